@@ -1,0 +1,24 @@
+# Set-up is two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench clean
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+demo: $(STAMP)  ## one synthesised clip through the front end and FCN-4 (untrained weights)
+	$(BIN)/python -m fcn4 demo
+
+test: $(STAMP)  ## the test suite (CI runs this)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)  ## performance figures; targets live here, never in tests
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache

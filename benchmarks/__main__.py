@@ -1,0 +1,98 @@
+"""``python -m benchmarks`` (``make bench``): throughput of the front end and of full-size FCN-4.
+
+Prints one line a measurement. Figures depend on the machine; the README quotes the ones
+measured on the project's 2-core CI machine.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+import fcn4  # sets the oneDNN ISA default before MindSpore runs a convolution
+import mindspore as ms
+from fcn4 import DEFAULT_FRONT_END, FCN4
+from fcn4.synth import synth_track, write_audio
+
+_CONV2_ONLY = """
+import time, numpy as np, mindspore as ms
+from mindspore import nn
+ms.set_device('CPU')
+conv = nn.Conv2d(128, 384, 3)
+x = ms.Tensor(np.random.rand(1, 128, 48, 341).astype(np.float32))
+conv(x).asnumpy()
+t = time.perf_counter(); conv(x).asnumpy(); print(time.perf_counter() - t)
+"""
+
+
+def _timed(fn, repeats: int) -> float:
+    """Median seconds of ``repeats`` calls after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def bench_front_end(repeats: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_audio(os.path.join(tmp, "clip.wav"), synth_track(30.0, 22050), 22050)
+        y = DEFAULT_FRONT_END.load(path)
+        decode = _timed(lambda: DEFAULT_FRONT_END.load(path), repeats)
+        mel = _timed(lambda: DEFAULT_FRONT_END.melgram(DEFAULT_FRONT_END.fit(y)), repeats)
+    print(f"front end, 30 s wav at 22.05 kHz: decode+resample {decode * 1000:.1f} ms, "
+          f"melgram {mel * 1000:.1f} ms per clip")
+
+
+def bench_network(repeats: int) -> None:
+    net = FCN4()
+    net.set_train(False)
+    gflop = 2 * net.macs() / 1e9
+    for mode, name in ((ms.PYNATIVE_MODE, "pynative"), (ms.GRAPH_MODE, "graph")):
+        ms.set_context(mode=mode)
+        for batch in (1, 4):
+            x = ms.Tensor(np.random.default_rng(0).normal(-20, 10, (batch, 1, 96, 1366)).astype(np.float32))
+            seconds = _timed(lambda: net(x).asnumpy(), repeats)
+            print(f"FCN-4 forward, {name:8s} batch {batch}: {batch / seconds:5.2f} clips/s, "
+                  f"{batch * gflop / seconds:5.1f} GFLOP/s")
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+
+
+def bench_onednn_isa() -> None:
+    """conv2 alone (72% of the network's cost) with oneDNN capped at AVX2 and uncapped."""
+    for isa in ("AVX2", "ALL"):
+        env = dict(os.environ, ONEDNN_MAX_CPU_ISA=isa)
+        done = subprocess.run([sys.executable, "-c", _CONV2_ONLY], env=env, capture_output=True,
+                              text=True, timeout=600)
+        if done.returncode == 0:
+            print(f"conv2 alone (7.2 G multiply-adds), ONEDNN_MAX_CPU_ISA={isa:4s}: "
+                  f"{float(done.stdout.split()[-1]):.2f} s")
+        else:
+            print(f"conv2 alone, ONEDNN_MAX_CPU_ISA={isa}: failed: {done.stderr.strip()[-300:]}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--repeats", type=int, default=5, help="timed calls per figure (median)")
+    parser.add_argument("--skip-isa", action="store_true", help="skip the slow uncapped-oneDNN run")
+    args = parser.parse_args(argv)
+    ms.set_device("CPU")
+    print(f"mindspore {ms.__version__}, numpy {np.__version__}, {os.cpu_count()} CPUs, "
+          f"ONEDNN_MAX_CPU_ISA={os.environ.get('ONEDNN_MAX_CPU_ISA')}")
+    bench_front_end(args.repeats)
+    bench_network(args.repeats)
+    if not args.skip_isa:
+        bench_onednn_isa()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""The audio front end FCN-4 was trained with: file -> 12 kHz mono waveform -> log-mel ``[96, 1366]``.
+
+It follows the MindSpore zoo's preprocessing exactly (``librosa.load(path, sr=12000)``, centre
+crop or end pad to 29.12 s, a power mel spectrogram passed to ``amplitude_to_db`` with
+librosa's defaults), because that is what the published weights expect.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = ["FrontEnd", "Windows", "AudioError", "DEFAULT_FRONT_END"]
+
+
+class AudioError(Exception):
+    """An audio file could not be used: missing, empty, unreadable or not audio.
+
+    ``path`` is the file at fault and ``reason`` says why.
+    """
+
+    def __init__(self, path, reason: str):
+        self.path = os.fspath(path)
+        self.reason = reason
+        super().__init__(
+            f"cannot use audio file '{self.path}': {reason}. Pass a readable audio file "
+            "(wav, flac, ogg, mp3, or anything else libsndfile or audioread decodes); "
+            "if it plays elsewhere, re-encode it, e.g. `ffmpeg -i IN OUT.wav`")
+
+
+class Windows(NamedTuple):
+    """Log-mel windows of one track: ``melgrams[i]`` starts ``starts[i]`` seconds in."""
+    melgrams: np.ndarray
+    starts: np.ndarray
+
+
+@dataclass(frozen=True)
+class FrontEnd:
+    """Audio settings of a checkpoint, and the functions that turn audio into its input.
+
+    The defaults are those of the MindSpore zoo FCN-4 (and its published MTAT weights).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> fe = FrontEnd()
+    >>> fe.clip_samples, fe.n_frames
+    (349440, 1366)
+    >>> y = np.zeros(12000 * 40, np.float32)     # 40 s of silence at 12 kHz
+    >>> fe.melgram(fe.fit(y)).shape
+    (96, 1366)
+    """
+
+    sample_rate: int = 12000
+    n_fft: int = 512
+    hop_length: int = 256
+    n_mels: int = 96
+    clip_seconds: float = 29.12
+
+    @property
+    def clip_samples(self) -> int:
+        """Samples in one model input (``int(29.12 * 12000)`` = 349,440)."""
+        return int(self.clip_seconds * self.sample_rate)
+
+    @property
+    def n_frames(self) -> int:
+        """Frames of one model input's melgram (1366)."""
+        return 1 + self.clip_samples // self.hop_length
+
+    def load(self, path) -> np.ndarray:
+        """Decode ``path`` to a mono float32 waveform at :attr:`sample_rate`.
+
+        Raises :class:`AudioError` naming the file if it is missing, empty, undecodable,
+        holds no samples or holds non-finite samples.
+        """
+        import librosa
+
+        name = os.fspath(path)
+        if not os.path.exists(name):
+            raise AudioError(name, "no such file")
+        if os.path.isdir(name):
+            raise AudioError(name, "it is a folder, not a file")
+        if os.path.getsize(name) == 0:
+            raise AudioError(name, "the file is empty (0 bytes)")
+        try:
+            with warnings.catch_warnings():
+                # librosa warns before falling back to audioread; the error below says it all.
+                warnings.simplefilter("ignore")
+                y, _ = librosa.load(name, sr=self.sample_rate, mono=True, dtype=np.float32)
+        except Exception as exc:  # decoders raise many types; the caller needs one
+            detail = str(exc).strip() or type(exc).__name__
+            raise AudioError(name, f"no decoder could read it ({detail})") from exc
+        if y.size == 0:
+            raise AudioError(name, "it holds no audio samples")
+        if not np.isfinite(y).all():
+            raise AudioError(name, "it holds non-finite samples (NaN or infinity)")
+        return y
+
+    def fit(self, y: np.ndarray) -> np.ndarray:
+        """Centre-crop ``y`` to :attr:`clip_samples`, or zero-pad it at the end (the zoo's rule)."""
+        n, fit = y.shape[-1], self.clip_samples
+        if n > fit:
+            start = (n - fit) // 2
+            return y[..., start:start + fit]
+        if n < fit:
+            return np.pad(y, [(0, 0)] * (y.ndim - 1) + [(0, fit - n)])
+        return y
+
+    def melgram(self, y: np.ndarray) -> np.ndarray:
+        """Log-power mel spectrogram ``[..., n_mels, frames]`` (float32) of waveform(s) ``y``.
+
+        ``amplitude_to_db`` (``ref=1.0``, ``top_db=80``) is applied to the power mel, a quirk
+        of the zoo code the weights expect; its ``top_db`` floor is taken per waveform.
+        """
+        import librosa
+
+        y = np.asarray(y, dtype=np.float32)
+        power = librosa.feature.melspectrogram(
+            y=y, sr=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length,
+            n_mels=self.n_mels)
+        flat = power.reshape((-1,) + power.shape[-2:])
+        db = np.stack([librosa.amplitude_to_db(m) for m in flat])
+        return db.reshape(power.shape).astype(np.float32, copy=False)
+
+    def clip(self, path) -> np.ndarray:
+        """The ``[n_mels, n_frames]`` melgram of the centre 29.12 s of a file, as in training."""
+        return self.melgram(self.fit(self.load(path)))
+
+    def windows(self, source, hop_seconds: float | None = None) -> Windows:
+        """Melgrams of a whole track cut into consecutive model-sized windows.
+
+        Parameters
+        ----------
+        source : path or np.ndarray
+            An audio file, or a mono waveform already at :attr:`sample_rate`.
+        hop_seconds : float, optional
+            Seconds between window starts; default :attr:`clip_seconds` (no overlap).
+
+        Returns
+        -------
+        Windows
+            ``melgrams`` ``[n_windows, n_mels, n_frames]`` and ``starts`` in seconds. Windows
+            start at 0, hop, 2 hop, ... until one reaches the end of the track (none starts
+            past it); the last one is zero-padded at its end. A track shorter than one window gives one padded window,
+            equal to :meth:`clip` of it. Each window is computed exactly as :meth:`clip` would
+            compute a file holding just that excerpt.
+        """
+        y = self.load(source) if not isinstance(source, np.ndarray) else source
+        if y.ndim != 1 or y.size == 0:
+            raise ValueError(f"expected a non-empty mono waveform, got shape {y.shape}")
+        hop = self.clip_samples if hop_seconds is None else int(round(hop_seconds * self.sample_rate))
+        if hop <= 0:
+            raise ValueError(f"hop_seconds must be positive, got {hop_seconds}")
+        starts = [0]
+        while starts[-1] + self.clip_samples < y.size and starts[-1] + hop < y.size:
+            starts.append(starts[-1] + hop)
+        padded = np.pad(y, (0, max(0, starts[-1] + self.clip_samples - y.size)))
+        frames = np.stack([padded[s:s + self.clip_samples] for s in starts])
+        return Windows(self.melgram(frames), np.asarray(starts) / self.sample_rate)
+
+
+#: The front end of the MindSpore zoo FCN-4 and its published MagnaTagATune weights.
+DEFAULT_FRONT_END = FrontEnd()
