@@ -70,6 +70,17 @@ class FrontEnd:
         """Frames of one model input's melgram (1366)."""
         return 1 + self.clip_samples // self.hop_length
 
+    def warm_up(self) -> "FrontEnd":
+        """Import librosa and compile its numba kernels now, so the first file is not slow.
+
+        The compilation (about 15 s on 2 cores) happens once after installation; numba caches
+        it, and later processes only import (about 1 s).
+        """
+        import librosa.core.audio  # noqa: F401  (compiles the kernels that load() needs)
+
+        self.melgram(np.zeros(4 * self.n_fft, np.float32))
+        return self
+
     def load(self, path) -> np.ndarray:
         """Decode ``path`` to a mono float32 waveform at :attr:`sample_rate`.
 

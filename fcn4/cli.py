@@ -13,7 +13,6 @@ __all__ = ["main"]
 def _demo(args) -> int:
     """File -> front end -> FCN-4 on one synthesised clip, with untrained weights."""
     import mindspore as ms
-    import numpy as np
 
     from . import CARD_ARGUMENTS, DEFAULT_FRONT_END, FCN4, MTAT_TAGS, top_k
     from .synth import synth_track, write_audio
@@ -21,6 +20,8 @@ def _demo(args) -> int:
     start = time.perf_counter()
     ms.set_device("CPU")
     ms.set_seed(args.seed)
+    DEFAULT_FRONT_END.warm_up()
+    t_startup = time.perf_counter() - start
     with tempfile.TemporaryDirectory() as tmp:
         clip = write_audio(Path(tmp) / "synth_clip.wav",
                            synth_track(args.seconds, 22050, seed=args.seed), 22050)
@@ -31,8 +32,9 @@ def _demo(args) -> int:
     print(f"FCN-4 built from the hub card's arguments: {arguments}")
     net = FCN4(**CARD_ARGUMENTS)
     net.set_train(False)
-    n_params = sum(int(np.prod(p.shape)) for p in net.get_parameters())
-    print(f"parameters: {n_params:,}")
+    print(f"parameters: {net.num_parameters():,}")
+    print(f"start-up: MindSpore and librosa ready in {t_startup:.1f} s "
+          "(longer on the first run after install, while numba compiles and caches librosa's kernels)")
     print(f"input: a synthesised {args.seconds:g} s clip at 22.05 kHz (wav) -> melgram "
           f"{list(melgram.shape)} in {t_front * 1000:.0f} ms")
     x = ms.Tensor(melgram[None, None])
@@ -52,8 +54,6 @@ def _demo(args) -> int:
 
 def _info(args) -> int:
     """Layer shapes, parameters and cost of FCN-4 for an input of ``--frames`` frames."""
-    import numpy as np
-
     from . import CARD_ARGUMENTS, DEFAULT_FRONT_END, FCN4
 
     net = FCN4(**CARD_ARGUMENTS, num_classes=args.num_classes)
@@ -62,7 +62,7 @@ def _info(args) -> int:
     print(f"{'input':<12} {(net.in_classes[0], DEFAULT_FRONT_END.n_mels, frames)}")
     for layer, shape in net.feature_shapes(DEFAULT_FRONT_END.n_mels, frames):
         print(f"{layer:<12} {shape}")
-    print(f"parameters: {sum(int(np.prod(p.shape)) for p in net.get_parameters()):,}")
+    print(f"parameters: {net.num_parameters():,}")
     print(f"forward cost: {net.macs(DEFAULT_FRONT_END.n_mels, frames) / 1e9:.2f} G multiply-adds per clip")
     print(f"shortest input: {net.min_input_size[1]} frames "
           f"({net.min_input_size[1] * DEFAULT_FRONT_END.hop_length / DEFAULT_FRONT_END.sample_rate:.2f} s)")

@@ -9,6 +9,7 @@ import time
 from collections.abc import Sequence
 from types import MappingProxyType
 
+import numpy as np
 from mindspore import nn, ops
 
 __all__ = ["FCN4", "CARD_ARGUMENTS", "HEAD_PREFIX", "N_BLOCKS"]
@@ -103,7 +104,7 @@ class FCN4(nn.Cell):
         self.pool3 = nn.MaxPool2d(self.maxpool[2], self.maxpool[2])
         self.relu = nn.ReLU()
         self.sigmoid = nn.Sigmoid()
-        self.reset_classifier(_ints("num_classes", (num_classes,), (1,), minimum=1)[0])
+        self.reset_classifier(num_classes)
         self.min_input_size = (self._min_extent(0), self._min_extent(1))
 
     # ----------------------------------------------------------------- forward paths
@@ -147,9 +148,9 @@ class FCN4(nn.Cell):
         The backbone (conv1..conv4, bn1..bn4) is kept as it is. The new head is named
         ``dense`` like the old one, so checkpoints of the fine-tuned network keep the zoo's names.
         """
+        self.num_classes = _int("num_classes", num_classes, minimum=1)
         if has_bias is not None:
             self.has_bias = bool(has_bias)
-        self.num_classes = int(num_classes)
         self.dense = nn.Dense(self.num_features, self.num_classes, has_bias=self.has_bias)
         self._forget_compiled_graphs()
         return self
@@ -196,6 +197,10 @@ class FCN4(nn.Cell):
                    for i in range(1, N_BLOCKS + 1))
 
     # ---------------------------------------------------------------- shapes, cost
+    def num_parameters(self) -> int:
+        """Values in all parameters, batch-norm statistics included (17,369,266 for the card's)."""
+        return sum(int(np.prod(p.shape)) for p in self.get_parameters())
+
     def feature_shapes(self, n_mels: int = 96, n_frames: int = 1366) -> list[tuple[str, tuple]]:
         """``(layer, (channels, mels, frames))`` after each block for one input, then the outputs.
 

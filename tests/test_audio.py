@@ -59,7 +59,7 @@ def test_every_common_format_loads_as_12khz_mono(tmp_path, ext):
     assert abs(y.size - 6 * 12000) < 0.1 * 12000  # lossy codecs add a little padding
     reference = librosa.load(write_audio(tmp_path / "ref.wav", stereo.mean(axis=1), SR_FILE), sr=12000)[0]
     n = min(y.size, reference.size)
-    assert np.corrcoef(y[:n], reference[:n])[0, 1] > 0.9 or ext == ".mp3"  # mp3 has encoder delay
+    assert np.corrcoef(y[:n], reference[:n])[0, 1] > 0.99  # libsndfile undoes mp3's encoder delay
     assert FE.clip(path).shape == (96, 1366)
 
 

@@ -1,3 +1,5 @@
+import os
+
 import mindspore as ms
 import numpy as np
 import pytest
@@ -21,6 +23,7 @@ def test_parameter_names_shapes_and_count_equal_the_zoo_network():
     params = FCN4().parameters_dict()
     assert {name: tuple(p.shape) for name, p in params.items()} == ZOO_PARAMETERS
     assert sum(int(np.prod(p.shape)) for p in params.values()) == 17_369_266
+    assert FCN4().num_parameters() == 17_369_266
 
 
 def test_defaults_are_the_hub_card_arguments():
@@ -108,6 +111,25 @@ def test_has_bias_controls_the_head_bias_only():
 def test_bad_arguments_name_the_argument(kwargs, message):
     with pytest.raises(ValueError, match=message):
         FCN4(**kwargs)
+
+
+def test_reset_classifier_validates_the_class_count():
+    with pytest.raises(ValueError, match="num_classes"):
+        FCN4(**SMALL).reset_classifier(0)
+
+
+def test_importing_fcn4_caps_onednn_at_avx2_unless_the_user_chose(monkeypatch):
+    """Without the cap, MindSpore 2.10's oneDNN convolutions run ~150x slower on AVX-512 CPUs."""
+    import importlib
+
+    import fcn4
+
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    importlib.reload(fcn4)
+    assert os.environ["ONEDNN_MAX_CPU_ISA"] == "AVX2"
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE")
+    importlib.reload(fcn4)
+    assert os.environ["ONEDNN_MAX_CPU_ISA"] == "AVX512_CORE"
 
 
 def test_has_bias_must_be_a_bool():
