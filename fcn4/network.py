@@ -152,7 +152,7 @@ class FCN4(nn.Cell):
         if has_bias is not None:
             self.has_bias = bool(has_bias)
         self.dense = nn.Dense(self.num_features, self.num_classes, has_bias=self.has_bias)
-        self._forget_compiled_graphs()
+        self._structure_changed()
         return self
 
     def freeze_backbone(self, trainable_blocks: int = 0) -> "FCN4":
@@ -170,14 +170,14 @@ class FCN4(nn.Cell):
             for param in (conv.weight, bn.gamma, bn.beta):
                 param.requires_grad = not frozen
             bn.use_batch_statistics = False if frozen else None
-        self._forget_compiled_graphs()
+        self._structure_changed()
         return self
 
     def unfreeze(self) -> "FCN4":
         """Make every block trainable again (undo :meth:`freeze_backbone`)."""
         return self.freeze_backbone(N_BLOCKS)
 
-    def _forget_compiled_graphs(self):
+    def _structure_changed(self):
         self._structure_version = getattr(self, "_structure_version", 0) + 1
 
     @property
@@ -209,26 +209,27 @@ class FCN4(nn.Cell):
         >>> FCN4().feature_shapes()[:2]
         [('block1', (128, 48, 341)), ('block2', (384, 12, 68))]
         """
-        h, w = n_mels, n_frames
-        rows = []
-        for i in range(N_BLOCKS):
-            h, w = self._conv_out(i, 0, h), self._conv_out(i, 1, w)
-            if i < N_BLOCKS - 1:
-                h, w = h // self.maxpool[i][0], w // self.maxpool[i][1]
-            rows.append((f"block{i + 1}", (self.in_classes[i + 1], h, w)))
-        rows += [("global_max", (self.num_features,)), ("dense", (self.num_classes,))]
-        return rows
+        rows = [(f"block{i + 1}", (self.in_classes[i + 1],) + out)
+                for i, (_, out) in enumerate(self._block_extents(n_mels, n_frames))]
+        return rows + [("global_max", (self.num_features,)), ("dense", (self.num_classes,))]
 
     def macs(self, n_mels: int = 96, n_frames: int = 1366) -> int:
         """Multiply-adds of one forward pass of one input (FLOPs are about twice this)."""
-        total, h, w = 0, n_mels, n_frames
-        for i in range(N_BLOCKS):
-            h, w = self._conv_out(i, 0, h), self._conv_out(i, 1, w)
+        total = self.num_features * self.num_classes
+        for i, ((h, w), _) in enumerate(self._block_extents(n_mels, n_frames)):
             kh, kw = self.kernel_size[i]
             total += self.in_classes[i] * self.in_classes[i + 1] * kh * kw * h * w
-            if i < N_BLOCKS - 1:
+        return total
+
+    def _block_extents(self, n_mels: int, n_frames: int):
+        """``((h, w) after the conv, (h, w) after the block)`` of each block, for one input."""
+        h, w = n_mels, n_frames
+        for i in range(N_BLOCKS):
+            h, w = self._conv_out(i, 0, h), self._conv_out(i, 1, w)
+            conv = (h, w)
+            if i < N_BLOCKS - 1:  # the last pool is the global max
                 h, w = h // self.maxpool[i][0], w // self.maxpool[i][1]
-        return total + self.num_features * self.num_classes
+            yield conv, (h, w)
 
     def _conv_out(self, block: int, axis: int, size: int) -> int:
         pad = self.padding[block]
@@ -237,16 +238,9 @@ class FCN4(nn.Cell):
     def _min_extent(self, axis: int) -> int:
         """Smallest input extent along ``axis`` that leaves every feature map non-empty."""
         size = 1
-        while True:
-            extent, ok = size, True
-            for i in range(N_BLOCKS):
-                extent = self._conv_out(i, axis, extent)
-                if i < N_BLOCKS - 1:
-                    extent //= self.maxpool[i][axis]
-                ok = ok and extent >= 1
-            if ok:
-                return size
+        while any(min(conv[axis], out[axis]) < 1 for conv, out in self._block_extents(size, size)):
             size += 1
+        return size
 
     def extend_repr(self):
         return (f"in_classes={list(self.in_classes)}, kernel_size={[list(k) for k in self.kernel_size]}, "
