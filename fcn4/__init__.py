@@ -6,7 +6,7 @@
 """
 import os as _os
 
-# MindSpore 2.10's oneDNN runs its reference (unvectorised) convolution, about 100x slower,
+# MindSpore 2.10's oneDNN runs its reference (unvectorised) convolution, over 100x slower,
 # when it may use AVX-512; capped at AVX2 it picks its fast kernels. A value the user set wins.
 _os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
 

@@ -119,7 +119,7 @@ def test_reset_classifier_validates_the_class_count():
 
 
 def test_importing_fcn4_caps_onednn_at_avx2_unless_the_user_chose(monkeypatch):
-    """Without the cap, MindSpore 2.10's oneDNN convolutions run ~150x slower on AVX-512 CPUs."""
+    """Without the cap, MindSpore 2.10 oneDNN convolutions run over 100x slower on AVX-512 CPUs."""
     import importlib
 
     import fcn4
