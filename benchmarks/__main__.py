@@ -15,9 +15,9 @@ import time
 
 import numpy as np
 
-import fcn4  # sets the oneDNN ISA default before MindSpore runs a convolution
 import mindspore as ms
-from fcn4 import DEFAULT_FRONT_END, FCN4
+
+from fcn4 import DEFAULT_FRONT_END, FCN4  # importing fcn4 sets the oneDNN ISA default
 from fcn4.synth import synth_track, write_audio
 
 _CONV2_ONLY = """

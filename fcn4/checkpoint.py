@@ -134,8 +134,7 @@ def _to_numpy(value) -> np.ndarray:
 
 
 def _misfit_message(net, missing: list[str], mismatched: list[str]) -> str:
-    lines = [f"it does not fit the network {type(net).__name__}"
-             f"({net.extend_repr() if hasattr(net, 'extend_repr') else ''})"]
+    lines = [f"it does not fit the network {type(net).__name__}({net.extend_repr()})"]
     if missing:
         lines.append(f"  missing from the file: {', '.join(missing)}")
     if mismatched:
