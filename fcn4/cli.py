@@ -1,4 +1,4 @@
-"""Command line: ``python -m fcn4 {demo,info}`` (also installed as ``fcn4``)."""
+"""Command line: ``python -m fcn4 {demo,info,fetch,card}`` (also installed as ``fcn4``)."""
 from __future__ import annotations
 
 import argparse
@@ -69,6 +69,92 @@ def _info(args) -> int:
     return 0
 
 
+def _fetch(args) -> int:
+    """Download (or find) a card's checkpoint, verify it, and print its path."""
+    from .weights import fetch
+
+    print(fetch(args.name, force_reload=args.force_reload, offline=args.offline or None))
+    return 0
+
+
+def _card_validate(args) -> int:
+    from .cards import check_cards
+    from .weights import REPO_ASSETS
+
+    results = check_cards(args.paths or [REPO_ASSETS], strict=args.strict)
+    bad = 0
+    for path, problems in results.items():
+        print(f"{path}: {'ok' if not problems else f'{len(problems)} problem(s)'}")
+        for problem in problems:
+            print(f"  - {problem.field}: {problem.message}")
+        bad += bool(problems)
+    mode = "strict hub rules" if args.strict else "hub rules (datasets off the hub's list accepted; --strict to refuse)"
+    print(f"{len(results)} card(s) checked by {mode}: {len(results) - bad} valid, {bad} invalid")
+    return 1 if bad or not results else 0
+
+
+def _card_show(args) -> int:
+    from .weights import resolve
+
+    spec = resolve(args.name)
+    print(f"uid:           {spec.uid}\ncard:          {spec.card_path}\nmodel-name:    {spec.model_name}")
+    print(f"checkpoint:    {spec.url}\nsha256:        {spec.sha256}\ncached at:     {spec.cache_path}")
+    print(f"dataset:       {spec.dataset}\nnetwork:       {dict(spec.network_arguments())}")
+    print(f"front end:     {spec.front_end}")
+    labels = spec.labels or ()
+    print(f"labels ({len(labels)}): {', '.join(labels)}")
+    if spec.metrics:
+        print(f"metrics:       {dict(spec.metrics)}")
+    return 0
+
+
+def _card_sha256(args) -> int:
+    from .download import sha256_file
+
+    for path in args.files:
+        print(f"{sha256_file(path)}  {path}")
+    return 0
+
+
+def _card_publish(args) -> int:
+    from .labels import available_label_sets, load_labels
+    from .publish import CardMetadata, publish_card
+
+    values = {}
+    if args.metadata:
+        import yaml
+
+        with open(args.metadata, encoding="utf-8") as handle:
+            values.update(yaml.safe_load(handle) or {})
+    for name in ("name", "version", "dataset", "asset_link", "user_id", "author", "license", "backend",
+                 "mindspore_version", "summary", "repo_link"):
+        if getattr(args, name) is not None:
+            values[name] = getattr(args, name)
+    if args.labels:
+        values["labels"] = (load_labels(args.labels) if args.labels in available_label_sets()
+                            else tuple(x.strip() for x in Path(args.labels).read_text().splitlines() if x.strip()))
+    metrics = dict(values.get("metrics") or {})
+    for item in args.metric:
+        key, _, value = item.partition("=")
+        metrics[key.strip()] = float(value)
+    values["metrics"] = metrics
+    if args.in_classes:
+        values.setdefault("arguments", {})["in_classes"] = [int(x) for x in args.in_classes.split(",")]
+    published = publish_card(args.checkpoint, CardMetadata.from_mapping(values), root=args.root or _default_root(),
+                             out=args.out, overwrite=args.overwrite, strict=args.strict, install=not args.no_install)
+    print(f"card:       {published.path}\nuid:        {published.uid}\nsha256:     {published.sha256}")
+    if published.cached_checkpoint:
+        print(f"checkpoint: {published.cached_checkpoint} (cached: the card loads offline)")
+    print("next: host the checkpoint at the card's asset-link, then propose the card to the hub repository")
+    return 0
+
+
+def _default_root():
+    from .weights import REPO_ASSETS
+
+    return REPO_ASSETS
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fcn4", description="FCN-4 music auto-tagging for MindSpore")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -83,12 +169,62 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--frames", type=int, default=None, help="input frames (default 1366)")
     info.add_argument("--num-classes", type=int, default=50, help="outputs of the head (default 50)")
     info.set_defaults(run=_info)
+
+    fetch = commands.add_parser("fetch", help="download or find a card's checkpoint, verify it, print its path")
+    fetch.add_argument("name", help="uid (mindspore/ascend/1.1/fcn4_v1.1) or card file")
+    fetch.add_argument("--force-reload", action="store_true", help="download again even if cached")
+    fetch.add_argument("--offline", action="store_true", help="never download (also FCN4_OFFLINE=1)")
+    fetch.set_defaults(run=_fetch)
+
+    card = commands.add_parser("card", help="validate, show or publish MindSpore Hub asset cards")
+    cards = card.add_subparsers(dest="card_command", required=True)
+    validate = cards.add_parser("validate", help="check cards by the hub's rules; exit 1 if any is invalid")
+    validate.add_argument("paths", nargs="*", help="card files or folders (default: this repo's mshub_res/assets)")
+    validate.add_argument("--strict", action="store_true", help="also the hub's dataset list and link style")
+    validate.set_defaults(run=_card_validate)
+    show = cards.add_parser("show", help="print what a card says: checkpoint, sha256, network, labels")
+    show.add_argument("name", help="uid or card file")
+    show.set_defaults(run=_card_show)
+    sha = cards.add_parser("sha256", help="print the sha256 of files, for a card's asset-sha256")
+    sha.add_argument("files", nargs="+")
+    sha.set_defaults(run=_card_sha256)
+    publish = cards.add_parser("publish", help="write a valid card for a trained checkpoint")
+    publish.add_argument("checkpoint", help="the trained .ckpt")
+    publish.add_argument("--metadata", help="YAML/JSON file with the run's metadata (flags override it)")
+    publish.add_argument("--name", help="card name, e.g. fcn4_gtzan_v1.0 (file <name>.md)")
+    publish.add_argument("--version", help="model-version")
+    publish.add_argument("--dataset", help="train-dataset, e.g. MagnaTagATune or GTZAN")
+    publish.add_argument("--asset-link", help="URL where the checkpoint is (or will be) hosted")
+    publish.add_argument("--user-id", help="publisher id: the first folder of the card's uid")
+    publish.add_argument("--author")
+    publish.add_argument("--license", help="default Apache2.0")
+    publish.add_argument("--backend", help="cpu, gpu or ascend (default cpu)")
+    publish.add_argument("--mindspore-version", help="default: the installed major.minor")
+    publish.add_argument("--summary")
+    publish.add_argument("--repo-link", help="code of the model (default: the zoo's fcn-4)")
+    publish.add_argument("--labels", help="a label set of the package (gtzan_genres, mtat_top50) or a file, one a line")
+    publish.add_argument("--metric", action="append", default=[], metavar="NAME=VALUE", help="repeatable")
+    publish.add_argument("--in-classes", help="channel widths if not the card's, e.g. 1,128,384,768,2048")
+    publish.add_argument("--root", help="assets folder to write under (default: this repo's mshub_res/assets)")
+    publish.add_argument("--out", help="exact card path instead of <root>/<user-id>/<backend>/<ms-version>/<name>.md")
+    publish.add_argument("--overwrite", action="store_true", help="replace a different existing card")
+    publish.add_argument("--strict", action="store_true", help="refuse datasets that are not on the hub's list")
+    publish.add_argument("--no-install", action="store_true", help="do not put the checkpoint in the cache")
+    publish.set_defaults(run=_card_publish)
     return parser
 
 
 def main(argv=None) -> int:
+    from .cards import CardError
+    from .checkpoint import CheckpointError
+    from .weights import WeightsUnavailable
+
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except (CardError, CheckpointError, WeightsUnavailable, ValueError, OSError) as exc:
+        print(f"fcn4 {args.command}: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
