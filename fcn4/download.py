@@ -122,6 +122,8 @@ def download_file(url: str, target, sha256: str | None = None, *, timeout=(10.0,
             except (requests.ConnectionError, requests.Timeout,
                     requests.exceptions.ChunkedEncodingError) as exc:
                 last_error = _describe(exc, received)
+                if last_error.startswith("the host name"):  # no DNS: offline, retrying will not help
+                    raise DownloadError(url, f"{last_error}; connect, or place the file by hand at {target}") from exc
                 continue
             break
         else:

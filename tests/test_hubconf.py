@@ -1,4 +1,5 @@
 import ast
+import os
 import shutil
 import subprocess
 import sys
@@ -9,6 +10,7 @@ from mindspore import nn
 
 import hubconf
 from fcn4 import CARD_ARGUMENTS, FCN4
+from fcn4.cards import read_card
 from test_network import ZOO_PARAMETERS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,9 +49,12 @@ def test_unknown_name_lists_the_known_ones():
 
 
 def test_the_mindspore_hub_client_can_import_the_conf_from_a_copy_of_the_repo(tmp_path):
-    """Do what the client does: code folder named after the card's repo-link, first on
-    sys.path and the working directory, then mindspore_hub_conf.create_network(model-name)."""
-    folder = tmp_path / "fcn-4"
+    """Do what the client does with source='local': the code folder beside the card, named after
+    the basename of its repo-link, first on sys.path and the working directory, then
+    mindspore_hub_conf.create_network(model-name lower-cased, *the Usage's arguments)."""
+    card = read_card(REPO / "mshub_res" / "assets" / "mindspore" / "ascend" / "1.1" / "fcn4_v1.1.md")
+    folder = tmp_path / os.path.basename(card.fields["repo-link"].strip("<>"))
+    assert folder.name == "fcn-4" and card.fields["model-name"] == "fcn4"
     folder.mkdir()
     for item in ("hubconf.py", "mindspore_hub_conf.py", "fcn4"):
         copy = shutil.copytree if (REPO / item).is_dir() else shutil.copy
