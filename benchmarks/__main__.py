@@ -1,4 +1,4 @@
-"""``python -m benchmarks`` (``make bench``): throughput of the front end and of full-size FCN-4.
+"""``python -m benchmarks`` (``make bench``): front end, full-size FCN-4, and verified downloads.
 
 Prints one line a measurement. Figures depend on the machine; the README quotes the ones
 measured on the project's 2-core CI machine.
@@ -19,6 +19,8 @@ import mindspore as ms
 
 from fcn4 import DEFAULT_FRONT_END, FCN4  # importing fcn4 sets the oneDNN ISA default
 from fcn4.synth import synth_track, write_audio
+
+from .download import bench_download
 
 _CONV2_ONLY = """
 import time, numpy as np, mindspore as ms
@@ -79,18 +81,30 @@ def bench_onednn_isa() -> None:
             print(f"conv2 alone, ONEDNN_MAX_CPU_ISA={isa}: failed: {done.stderr.strip()[-300:]}")
 
 
+SECTIONS = ("front-end", "network", "isa", "download")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per figure (median)")
     parser.add_argument("--skip-isa", action="store_true", help="skip the slow uncapped-oneDNN run")
+    parser.add_argument("--only", choices=SECTIONS, action="append",
+                        help="run only these sections (repeatable; default: all)")
+    parser.add_argument("--download-mb", type=int, default=200, help="size of the download benchmark's file")
     args = parser.parse_args(argv)
+    sections = args.only or SECTIONS
     ms.set_device("CPU")
     print(f"mindspore {ms.__version__}, numpy {np.__version__}, {os.cpu_count()} CPUs, "
           f"ONEDNN_MAX_CPU_ISA={os.environ.get('ONEDNN_MAX_CPU_ISA')}")
-    bench_front_end(args.repeats)
-    bench_network(args.repeats)
-    if not args.skip_isa:
+    if "front-end" in sections:
+        bench_front_end(args.repeats)
+    if "network" in sections:
+        bench_network(args.repeats)
+    if "isa" in sections and not args.skip_isa:
         bench_onednn_isa()
+    if "download" in sections:
+        bench_download(args.download_mb, repeats=max(args.repeats, 5))
+        bench_download(args.download_mb, repeats=3, rate_mb=100)
     return 0
 
 

@@ -38,7 +38,7 @@ def create_network(name, *args, **kwargs):
     return builder(*args, **kwargs)
 
 
-def load(name, *args, pretrained: bool = True, force_reload: bool = False, **kwargs):
+def load(name, *args, source: str | None = None, pretrained: bool = True, force_reload: bool = False, **kwargs):
     """Build the network a card describes and, with ``pretrained``, fill it with verified weights.
 
     Parameters
@@ -49,6 +49,9 @@ def load(name, *args, pretrained: bool = True, force_reload: bool = False, **kwa
     *args, **kwargs
         Network arguments; the card's Usage arguments fill whatever is not given. A
         ``num_classes`` other than the card's keeps the trained backbone under a fresh head.
+    source : {None, "local", "gitee"}
+        As in ``mindspore_hub.load`` 1.8+: ``"local"`` requires ``name`` to be a card file;
+        by default a card path or a uid is recognised by itself.
     pretrained : bool
         Load the card's checkpoint (downloaded once, sha256-verified on every use).
     force_reload : bool
@@ -61,7 +64,7 @@ def load(name, *args, pretrained: bool = True, force_reload: bool = False, **kwa
     """
     if not isinstance(pretrained, bool) or not isinstance(force_reload, bool):
         raise TypeError("pretrained and force_reload must be bools")
-    spec = resolve(name)
+    spec = resolve(_checked_name(name, source))
     arguments = spec.network_arguments(*args, **kwargs)
     net = create_network(spec.model_name, **arguments)
     if not isinstance(net, nn.Cell):
@@ -72,6 +75,14 @@ def load(name, *args, pretrained: bool = True, force_reload: bool = False, **kwa
     return net
 
 
-def load_weights(name, *, force_reload: bool = False) -> dict:
+def load_weights(name, source: str | None = None, force_reload: bool = False) -> dict:
     """The verified checkpoint of a uid or card as a name -> Parameter dict."""
-    return read_checkpoint(fetch(name, force_reload=force_reload))
+    return read_checkpoint(fetch(_checked_name(name, source), force_reload=force_reload))
+
+
+def _checked_name(name, source):
+    if source not in (None, "local", "gitee"):
+        raise ValueError(f"source must be 'local' or 'gitee' (or left out), not {source!r}")
+    if source == "local" and not str(name).endswith(".md"):
+        raise ValueError(f"source='local' takes the path of a card file (.md), not {name!r}")
+    return name
