@@ -9,8 +9,11 @@ card describes: the ``load(...)`` calls of its Usage agree on the network argume
 
 >>> card = parse_card(SAMPLE_CARD, "sample.md")
 >>> card.fields["model-name"], card.usage_arguments()
-('fcn4', {'num_classes': 10})
->>> [str(p) for p in validate_card(card, strict=True)]
+('fcn4', {'in_classes': [1, 8, 8, 12, 16], 'padding': [0, 0, 0, 0, 0]})
+>>> validate_card(card, strict=True)
+[]
+>>> gtzan = parse_card(SAMPLE_CARD.replace("MagnaTagATune", "GTZAN"), "sample.md")
+>>> [str(p) for p in validate_card(gtzan, strict=True)]
 ["sample.md: train-dataset: 'GTZAN' is not on the MindSpore Hub's dataset list; the hub rejects it, this package loads it"]
 """
 from __future__ import annotations
@@ -537,17 +540,17 @@ module-type: audio-tagging
 fine-tunable: True
 input-shape: [1, 1, 96, 1366]
 model-version: '1.0'
-train-dataset: GTZAN
+train-dataset: MagnaTagATune
 author: Someone
 update-time: 2026-01-01
 repo-link: <https://example.org/code/fcn-4>
 user-id: someone
-used-for: inference
-infer-backend: cpu
+used-for: inference/extract-feature
+infer-backend: cpu/gpu
 mindspore-version: '2.10'
 asset:
   - file-format: ckpt
-    asset-link: <https://example.org/weights/sample.ckpt>
+    asset-link: <https://example.org/w.ckpt>
     asset-sha256: 52f8bbab81c969835f1d85c6f310b6bce916f7133e1e5d27b67cbdee6229b643
 license: Apache2.0
 summary: A sample card.
@@ -555,6 +558,6 @@ summary: A sample card.
 ## Usage
 
 ```python
-network = hubconf.load("sample.md", num_classes=10)
+network = hubconf.load("sample.md", in_classes=[1, 8, 8, 12, 16], padding=[0] * 5)
 ```
 """

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from fcn4 import cli
-from fcn4.cards import (CardError, check_card, check_cards, parse_card, read_card, render_card,
+from fcn4.cards import (SAMPLE_CARD, CardError, check_card, check_cards, parse_card, read_card, render_card,
                         validate_card, write_card)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,35 +28,7 @@ SEED_FIELDS = {
                "Fully connected layers.",
 }
 
-GOOD = """# Good
----
-model-name: fcn4
-backbone-name: fcn4
-module-type: audio-tagging
-fine-tunable: True
-input-shape: [1, 1, 96, 1366]
-model-version: '1.0'
-train-dataset: MagnaTagATune
-author: Someone
-update-time: 2026-01-01
-repo-link: <https://example.org/code/fcn-4>
-user-id: someone
-used-for: inference/extract-feature
-infer-backend: cpu/gpu
-mindspore-version: '2.10'
-asset:
-  - file-format: ckpt
-    asset-link: <https://example.org/w.ckpt>
-    asset-sha256: 52f8bbab81c969835f1d85c6f310b6bce916f7133e1e5d27b67cbdee6229b643
-license: Apache2.0
-summary: A good card.
----
-## Usage
-
-```python
-network = hubconf.load("good.md", in_classes=[1, 8, 8, 12, 16], padding=[0] * 5)
-```
-"""
+GOOD = SAMPLE_CARD
 
 
 def fields_of(problems):
@@ -88,7 +60,7 @@ def test_one_run_reports_every_problem_with_file_and_field():
            .replace("used-for: inference/extract-feature", "used-for: inference/painting")
            .replace("infer-backend: cpu/gpu", "infer-backend: tpu")
            .replace("module-type: audio-tagging", "module-type: audio-tagging-x")
-           .replace("summary: A good card.", "summary: Time 10:30")
+           .replace("summary: A sample card.", "summary: Time 10:30")
            .replace("    asset-sha256: 52f8bbab81c969835f1d85c6f310b6bce916f7133e1e5d27b67cbdee6229b643",
                     "    asset-sha256: 52F8")
            .replace("  - file-format: ckpt", "  - file-format: pth")
