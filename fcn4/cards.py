@@ -19,12 +19,12 @@ card describes: the ``load(...)`` calls of its Usage agree on the network argume
 from __future__ import annotations
 
 import ast
+import dataclasses
 import datetime as _dt
 import json
 import numbers
 import re
 from collections.abc import Mapping
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -97,11 +97,8 @@ class Card:
     @property
     def title(self) -> str:
         """The first heading of the card (before or after the front matter), or the file stem."""
-        for line in _markdown_lines(self.preamble + "\n" + self.body):
-            match = re.match(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$", line)
-            if match:
-                return match.group(1)
-        return Path(self.path).stem
+        return next((text for _, text in _headings(self.preamble + "\n" + self.body) if text),
+                    Path(self.path).stem)
 
     def asset(self, file_format: str = "ckpt") -> Mapping[str, Any] | None:
         """The asset the hub's loader uses for ``file_format``: the last one of that format."""
@@ -236,17 +233,18 @@ def validate_card(card: Card, *, strict: bool = False) -> list[CardProblem]:
         if text.endswith(":"):
             report(f"body line {number}", f"heading {text!r} ends with ':'; the hub rejects that")
 
-    labels, label_problems = _section_labels(card)
-    for callee in ("load", "FrontEnd"):
-        for message in _usage_calls(card, callee)[1]:
-            report("Usage", message)
+    network, network_problems = _usage_calls(card, "load")
+    audio, audio_problems = _usage_calls(card, "FrontEnd")
+    for message in network_problems + audio_problems:
+        report("Usage", message)
     settings = [s.name for s in dataclasses.fields(FrontEnd)]
-    unknown = sorted(set(card.front_end_arguments()) - set(settings))
+    unknown = sorted(set(audio) - set(settings))
     if unknown:
         report("Usage", f"FrontEnd(...) has no setting {', '.join(unknown)}; it takes {', '.join(settings)}")
+    labels, label_problems = _section_labels(card)
     for message in label_problems:
         report("Labels", message)
-    num_classes = card.usage_arguments().get("num_classes")
+    num_classes = network.get("num_classes")
     if labels is not None and num_classes is not None and num_classes != len(labels):
         report("Labels", f"{len(labels)} labels but the Usage builds num_classes={num_classes}")
     return problems
@@ -378,32 +376,29 @@ def _check_assets(f, strict, report):
                                             "(python -m fcn4 card sha256 FILE prints one)")
 
 
-def _markdown_lines(text: str):
-    """Lines of ``text`` outside fenced code blocks."""
-    fence = None
-    for line in text.splitlines():
+def _scan(text: str):
+    """(line number, line, code block) of each line of ``text``, fence lines left out.
+
+    ``code block`` is None outside fenced code, else ``(index of the block, its language)``.
+    """
+    fence, block = None, None
+    for number, line in enumerate(text.splitlines(), start=1):
         match = _FENCE.match(line)
         if fence is None and match:
             fence = match.group(1)[0] * len(match.group(1))
-            continue
-        if fence is not None:
-            if line.strip().startswith(fence) and not line.strip().strip(fence[0]):
-                fence = None
-            continue
-        yield line
+            block = (block[0] + 1 if block else 0, match.group(2).lower())
+        elif fence is not None and line.strip().startswith(fence) and not line.strip().strip(fence[0]):
+            fence = None
+        else:
+            yield number, line, block if fence is not None else None
 
 
-def _headings(body: str):
-    """(body line number, text) of every ATX and setext heading outside code blocks."""
-    fence, previous = None, None
-    for number, line in enumerate(body.splitlines(), start=1):
-        match = _FENCE.match(line)
-        if fence is None and match:
-            fence, previous = match.group(1)[0] * len(match.group(1)), None
-            continue
-        if fence is not None:
-            if line.strip().startswith(fence) and not line.strip().strip(fence[0]):
-                fence = None
+def _headings(text: str):
+    """(line number, text) of every ATX and setext heading outside code blocks."""
+    previous = None
+    for number, line, block in _scan(text):
+        if block is not None:
+            previous = None
             continue
         atx = re.match(r"^\s{0,3}#{1,6}(?:\s+(.*?))?\s*$", line)
         if atx:
@@ -424,18 +419,11 @@ def _sections(body: str):
 
 def _code_blocks(text: str, languages=None):
     """The contents of the fenced code blocks of ``text`` (only ``languages`` if given)."""
-    blocks, fence, language, current = [], None, "", []
-    for line in text.splitlines():
-        match = _FENCE.match(line)
-        if fence is None and match:
-            fence, language, current = match.group(1)[0] * len(match.group(1)), match.group(2).lower(), []
-        elif fence is not None and line.strip().startswith(fence) and not line.strip().strip(fence[0]):
-            if languages is None or language in languages:
-                blocks.append("\n".join(current))
-            fence = None
-        elif fence is not None:
-            current.append(line)
-    return blocks
+    blocks: dict = {}
+    for _, line, block in _scan(text):
+        if block is not None and (languages is None or block[1] in languages):
+            blocks.setdefault(block[0], []).append(line)
+    return ["\n".join(lines) for lines in blocks.values()]
 
 
 def _usage_calls(card: Card, callee: str) -> tuple[dict[str, Any], list[str]]:
@@ -449,7 +437,7 @@ def _usage_calls(card: Card, callee: str) -> tuple[dict[str, Any], list[str]]:
             problems.append(f"a Python block does not parse (line {exc.lineno}: {exc.msg})")
             continue
         for node in sorted((n for n in ast.walk(tree) if isinstance(n, ast.Call)), key=lambda n: n.lineno):
-            if not (isinstance(node, ast.Call) and _called_name(node.func) == callee):
+            if _called_name(node.func) != callee:
                 continue
             if len(node.args) > (1 if callee == "load" else 0):
                 problems.append(f"line {node.lineno}: write network arguments as keywords, so that "

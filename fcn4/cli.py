@@ -119,6 +119,7 @@ def _card_sha256(args) -> int:
 def _card_publish(args) -> int:
     from .labels import available_label_sets, load_labels
     from .publish import CardMetadata, publish_card
+    from .weights import REPO_ASSETS
 
     values = {}
     if args.metadata:
@@ -140,19 +141,13 @@ def _card_publish(args) -> int:
     values["metrics"] = metrics
     if args.in_classes:
         values.setdefault("arguments", {})["in_classes"] = [int(x) for x in args.in_classes.split(",")]
-    published = publish_card(args.checkpoint, CardMetadata.from_mapping(values), root=args.root or _default_root(),
+    published = publish_card(args.checkpoint, CardMetadata.from_mapping(values), root=args.root or REPO_ASSETS,
                              out=args.out, overwrite=args.overwrite, strict=args.strict, install=not args.no_install)
     print(f"card:       {published.path}\nuid:        {published.uid}\nsha256:     {published.sha256}")
     if published.cached_checkpoint:
         print(f"checkpoint: {published.cached_checkpoint} (cached: the card loads offline)")
     print("next: host the checkpoint at the card's asset-link, then propose the card to the hub repository")
     return 0
-
-
-def _default_root():
-    from .weights import REPO_ASSETS
-
-    return REPO_ASSETS
 
 
 def build_parser() -> argparse.ArgumentParser:

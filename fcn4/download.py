@@ -121,8 +121,8 @@ def download_file(url: str, target, sha256: str | None = None, *, timeout=(10.0,
                         continue
             except (requests.ConnectionError, requests.Timeout,
                     requests.exceptions.ChunkedEncodingError) as exc:
-                last_error = _describe(exc, received)
-                if last_error.startswith("the host name"):  # no DNS: offline, retrying will not help
+                last_error, retry = _describe(exc, received)
+                if not retry:
                     raise DownloadError(url, f"{last_error}; connect, or place the file by hand at {target}") from exc
                 continue
             break
@@ -148,17 +148,18 @@ def _expected_size(response, received: int) -> int | None:
     return int(length) + (received if response.status_code == 206 else 0)
 
 
-def _describe(exc: Exception, received: int) -> str:
+def _describe(exc: Exception, received: int) -> tuple[str, bool]:
+    """What went wrong, in words, and whether another attempt may help."""
     if isinstance(exc, requests.ConnectTimeout):
-        return "could not connect in time (offline, or the server is down)"
+        return "could not connect in time (offline, or the server is down)", True
     text = str(exc)
     if isinstance(exc, requests.Timeout) or "Read timed out" in text:
-        return f"the server stopped sending after {received:,} bytes (read timed out)"
+        return f"the server stopped sending after {received:,} bytes (read timed out)", True
     if isinstance(exc, requests.ConnectionError) and received == 0 and "Connection refused" in text:
-        return "connection refused (offline, or the server is down)"
+        return "connection refused (offline, or the server is down)", True
     if isinstance(exc, requests.ConnectionError) and received == 0 and "resolve" in text.lower():
-        return "the host name could not be resolved (offline?)"
-    return f"connection broken after {received:,} bytes ({type(exc).__name__})"
+        return "the host name could not be resolved (offline?)", False  # no DNS: retrying will not help
+    return f"connection broken after {received:,} bytes ({type(exc).__name__})", True
 
 
 class _NoBar:

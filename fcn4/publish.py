@@ -24,7 +24,7 @@ from .checkpoint import load_checkpoint, read_checkpoint
 from .download import sha256_file
 from .hub import create_network
 from .network import CARD_ARGUMENTS
-from .weights import REPO_ASSETS, card_uid, uid_from_path
+from .weights import REPO_ASSETS, card_uid, hub_uid, uid_from_path
 from .weights import install as install_card
 
 __all__ = ["CardMetadata", "Published", "publish_card", "card_path_for", "ZOO_REPO_LINK"]
@@ -95,7 +95,7 @@ class Published:
 
 def card_path_for(meta: CardMetadata, root=REPO_ASSETS) -> Path:
     """``<root>/<user-id>/<backend>/<ms-version>/<name>.md``, the hub's layout."""
-    return Path(root) / meta.user_id.lower() / meta.backend.split("/")[0].lower() / meta.mindspore_version / f"{meta.name}.md"
+    return Path(root) / f"{hub_uid(meta.user_id, meta.backend, meta.mindspore_version, meta.name)}.md"
 
 
 def publish_card(checkpoint, meta: CardMetadata, *, root=REPO_ASSETS, out=None, overwrite: bool = False,
@@ -134,7 +134,7 @@ def publish_card(checkpoint, meta: CardMetadata, *, root=REPO_ASSETS, out=None, 
     if problems:
         raise CardError(path, problems)
     write_card(path, text, overwrite=overwrite)
-    cached = install_card(path, checkpoint) if install else None
+    cached = install_card(path, checkpoint, sha256=sha256) if install else None
     return Published(path, card_uid(card), sha256, cached)
 
 

@@ -30,7 +30,7 @@ from .cards import Card, CardError, CardProblem, read_card, validate_card
 from .download import DownloadError, download_file, sha256_file
 from .labels import load_labels
 
-__all__ = ["WeightsSpec", "WeightsUnavailable", "resolve", "fetch", "verify_file", "find_card", "card_uid", "uid_from_path",
+__all__ = ["WeightsSpec", "WeightsUnavailable", "resolve", "fetch", "verify_file", "find_card", "card_uid", "uid_from_path", "hub_uid",
            "available_uids", "get_hub_dir", "set_hub_dir", "install",
            "DEFAULT_UID", "HUB_DIR_ENV", "OFFLINE_ENV", "REPO_ASSETS"]
 
@@ -160,12 +160,16 @@ def uid_from_path(path) -> str | None:
     return None
 
 
+def hub_uid(user_id, backend, mindspore_version, name) -> str:
+    """The hub's uid layout: ``<user-id>/<first backend>/<ms-version>/<name>``, ids lower-cased."""
+    return f"{str(user_id).lower()}/{str(backend).split('/')[0].lower()}/{mindspore_version}/{name}"
+
+
 def card_uid(card: Card) -> str:
-    """A card's uid: its path below an ``assets`` folder, else ``<user-id>/<backend>/<version>/<name>``."""
+    """A card's uid: its path below an ``assets`` folder, else the hub's layout from its fields."""
     f = card.fields
-    backend = str(f.get("infer-backend", "cpu")).split("/")[0].lower()
-    return uid_from_path(card.path) or (f"{str(f.get('user-id', 'local')).lower()}/{backend}/"
-                                        f"{f.get('mindspore-version', '')}/{Path(card.path).stem}")
+    return uid_from_path(card.path) or hub_uid(f.get("user-id", "local"), f.get("infer-backend", "cpu"),
+                                               f.get("mindspore-version", ""), Path(card.path).stem)
 
 
 def available_uids() -> list[str]:
@@ -213,8 +217,7 @@ def verify_file(path, sha256: str) -> bool:
     stat = path.stat()
     stamp = _stamp_path(path)
     try:
-        recorded = json.loads(stamp.read_text())
-        if recorded == {"sha256": sha256, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}:
+        if json.loads(stamp.read_text()) == _stamp(sha256, stat):
             return True
     except (OSError, ValueError):
         pass
@@ -262,17 +265,18 @@ def fetch(name, *, force_reload: bool = False, offline: bool | None = None,
     return target
 
 
-def install(card, checkpoint) -> Path:
+def install(card, checkpoint, *, sha256: str | None = None) -> Path:
     """Put a local checkpoint, and its card, where :func:`fetch` and :func:`find_card` look.
 
     For a checkpoint you trained and described in a card before hosting it: the card then
     loads offline, by path or by uid. The checkpoint must match the card's sha256; it is
     hard-linked into the cache when possible, else copied, and the card is copied to
-    ``<hub dir>/<uid>.md`` (the MindSpore Hub client's place for cards).
+    ``<hub dir>/<uid>.md`` (the MindSpore Hub client's place for cards). Pass ``sha256`` if the
+    checkpoint's hash is already known, to spare hashing it again.
     """
     spec = resolve(card)
     checkpoint = Path(checkpoint)
-    if sha256_file(checkpoint) != spec.sha256:
+    if (sha256 or sha256_file(checkpoint)) != spec.sha256:
         raise CardError(spec.card_path, [CardProblem(spec.card_path, "asset-sha256", (
             f"does not match {checkpoint}; publish the card again from this checkpoint"))])
     target = spec.cache_path
@@ -294,11 +298,14 @@ def _stamp_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.verified.json")
 
 
+def _stamp(sha256: str, stat: os.stat_result) -> dict:
+    """What a verification stamp records: the file's hash, and what changes when the file does."""
+    return {"sha256": sha256, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
 def _write_stamp(path: Path, sha256: str) -> None:
-    stat = path.stat()
     try:
-        write_text_atomic(_stamp_path(path), json.dumps(
-            {"sha256": sha256, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}))
+        write_text_atomic(_stamp_path(path), json.dumps(_stamp(sha256, path.stat())))
     except OSError:  # a read-only folder: the file is verified again next time, nothing worse
         pass
 
