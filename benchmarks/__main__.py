@@ -1,4 +1,4 @@
-"""``python -m benchmarks`` (``make bench``): front end, full-size FCN-4, and verified downloads.
+"""``python -m benchmarks`` (``make bench``): front end, full-size FCN-4, tagging, and verified downloads.
 
 Prints one line a measurement. Figures depend on the machine; the README quotes the ones
 measured on the project's 2-core CI machine.
@@ -21,6 +21,7 @@ from fcn4 import DEFAULT_FRONT_END, FCN4  # importing fcn4 sets the oneDNN ISA d
 from fcn4.synth import synth_track, write_audio
 
 from .download import bench_download
+from .tagging import bench_tagging
 
 _CONV2_ONLY = """
 import time, numpy as np, mindspore as ms
@@ -81,7 +82,7 @@ def bench_onednn_isa() -> None:
             print(f"conv2 alone, ONEDNN_MAX_CPU_ISA={isa}: failed: {done.stderr.strip()[-300:]}")
 
 
-SECTIONS = ("front-end", "network", "isa", "download")
+SECTIONS = ("front-end", "network", "tagging", "isa", "download")
 
 
 def main(argv=None) -> int:
@@ -90,6 +91,7 @@ def main(argv=None) -> int:
     parser.add_argument("--skip-isa", action="store_true", help="skip the slow uncapped-oneDNN run")
     parser.add_argument("--only", choices=SECTIONS, action="append",
                         help="run only these sections (repeatable; default: all)")
+    parser.add_argument("--clips", type=int, default=64, help="clips of the tagging benchmark")
     parser.add_argument("--download-mb", type=int, default=200, help="size of the download benchmark's file")
     args = parser.parse_args(argv)
     sections = args.only or SECTIONS
@@ -100,6 +102,8 @@ def main(argv=None) -> int:
         bench_front_end(args.repeats)
     if "network" in sections:
         bench_network(args.repeats)
+    if "tagging" in sections:
+        bench_tagging(args.clips, repeats=3)
     if "isa" in sections and not args.skip_isa:
         bench_onednn_isa()
     if "download" in sections:

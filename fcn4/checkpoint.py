@@ -12,12 +12,13 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import mindspore as ms
 import numpy as np
 
-from .network import HEAD_PREFIX
+# MindSpore and the network load on first use, so that the error type (which the command line
+# catches) and architecture() import in a fraction of a second.
 
-__all__ = ["CheckpointError", "LoadReport", "read_checkpoint", "load_checkpoint", "save_checkpoint"]
+__all__ = ["CheckpointError", "LoadReport", "read_checkpoint", "load_checkpoint", "save_checkpoint",
+           "architecture"]
 
 
 class CheckpointError(ValueError):
@@ -45,13 +46,15 @@ class LoadReport:
         return text
 
 
-def read_checkpoint(path) -> dict[str, ms.Parameter]:
+def read_checkpoint(path) -> dict:
     """Every entry of a MindSpore ``.ckpt`` file by name, or a :class:`CheckpointError` naming it."""
     name = os.fspath(path)
     if not os.path.isfile(name):
         what = "is a folder" if os.path.isdir(name) else "does not exist"
         raise CheckpointError(name, f"the file {what}; pass the path of a .ckpt file")
     try:
+        import mindspore as ms
+
         return dict(ms.load_checkpoint(name))
     except Exception as exc:  # MindSpore raises ValueError or RuntimeError for bad files
         raise CheckpointError(
@@ -82,6 +85,10 @@ def load_checkpoint(net, source, *, skip_head: bool = False) -> LoadReport:
         Naming every network parameter the source lacks or holds with another shape;
         ``net`` is left unchanged.
     """
+    import mindspore as ms
+
+    from .network import HEAD_PREFIX
+
     if isinstance(source, Mapping):
         label, entries = "<mapping>", source
     else:
@@ -115,6 +122,8 @@ def save_checkpoint(net, path, *, extra: Mapping | None = None) -> str:
     The file is written beside ``path`` under a temporary name and renamed into place only
     once complete, so an interrupted save never replaces a good checkpoint. Returns ``path``.
     """
+    import mindspore as ms
+
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
@@ -129,11 +138,37 @@ def save_checkpoint(net, path, *, extra: Mapping | None = None) -> str:
     return path
 
 
+def architecture(entries, source: str = "<mapping>") -> dict:
+    """The FCN-4 arguments a checkpoint's shapes fix: ``in_classes``, ``kernel_size``,
+    ``num_classes`` and ``has_bias``.
+
+    ``padding`` and ``maxpool`` leave no trace in parameter shapes; the network takes the card's.
+
+    Examples
+    --------
+    >>> from fcn4 import FCN4
+    >>> architecture(FCN4(in_classes=[1, 8, 8, 8, 16], num_classes=10).parameters_dict())
+    {'in_classes': [1, 8, 8, 8, 16], 'kernel_size': [3, 3, 3, 3], 'num_classes': 10, 'has_bias': True}
+    """
+    from .network import HEAD_PREFIX, N_BLOCKS
+
+    try:
+        convs = [tuple(entries[f"conv{i}.weight"].shape) for i in range(1, N_BLOCKS + 1)]
+        head = tuple(entries[f"{HEAD_PREFIX}weight"].shape)
+    except KeyError as exc:
+        raise CheckpointError(source, f"it lacks {exc.args[0]!r}, so it is not an FCN-4 checkpoint") from None
+    kernels = [kh if kh == kw else [kh, kw] for _, _, kh, kw in convs]
+    return {"in_classes": [convs[0][1]] + [shape[0] for shape in convs], "kernel_size": kernels,
+            "num_classes": head[0], "has_bias": f"{HEAD_PREFIX}bias" in entries}
+
+
 def _to_numpy(value) -> np.ndarray:
     return value.asnumpy() if hasattr(value, "asnumpy") else np.asarray(value)
 
 
 def _misfit_message(net, missing: list[str], mismatched: list[str]) -> str:
+    from .network import HEAD_PREFIX
+
     lines = [f"it does not fit the network {type(net).__name__}({net.extend_repr()})"]
     if missing:
         lines.append(f"  missing from the file: {', '.join(missing)}")

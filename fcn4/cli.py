@@ -1,10 +1,13 @@
-"""Command line: ``python -m fcn4 {demo,info,fetch,card}`` (also installed as ``fcn4``)."""
+"""Command line: ``python -m fcn4 {demo,info,tag,embed,fetch,card}`` (also installed as ``fcn4``)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 __all__ = ["main"]
@@ -69,6 +72,72 @@ def _info(args) -> int:
     return 0
 
 
+def _tagger(args):
+    from .tagger import Tagger
+
+    return Tagger(args.weights, backend=args.backend, batch_size=args.batch_size, workers=args.workers,
+                  threads=args.threads, labels=args.labels)
+
+
+def _predict_options(args) -> dict:
+    return {"window": args.window, "hop_seconds": args.hop, "aggregate": args.aggregate,
+            "min_seconds": args.min_seconds, "progress": None if args.progress is None else args.progress}
+
+
+@contextlib.contextmanager
+def _output(path):
+    """stdout, or a file that replaces ``path`` only once complete."""
+    if path is None:
+        yield sys.stdout
+        return
+    from ._atomic import temporary_beside
+
+    with temporary_beside(path) as tmp:
+        with open(tmp, "w", encoding="utf-8", newline="") as handle:
+            yield handle
+        os.replace(tmp, path)
+
+
+def _report_failure(command: str, prediction) -> None:
+    from tqdm import tqdm
+
+    tqdm.write(f"fcn4 {command}: skipped {prediction.path}: {prediction.error}", file=sys.stderr)
+
+
+def _tag(args) -> int:
+    from .reports import TagWriter
+
+    start = time.perf_counter()
+    with _tagger(args) as tagger:
+        header = {"weights": tagger.weights, "backend": tagger.backend.name, "window": args.window,
+                  "hop_seconds": args.hop, "aggregate": args.aggregate}
+        with _output(args.output) as handle:
+            writer = TagWriter(handle, args.format, tagger.labels, header, top_k=args.top_k,
+                               threshold=args.threshold, per_window=args.window == "track")
+            for prediction in tagger.predict(args.paths, embeddings=False, **_predict_options(args)):
+                if not prediction.ok:
+                    _report_failure("tag", prediction)
+                writer.write(prediction)
+            counts = writer.close()
+    where = f", written to {args.output}" if args.output else ""
+    print(f"fcn4 tag: {counts['files']} file(s): {counts['tagged']} tagged, {counts['failed']} failed{where} "
+          f"({time.perf_counter() - start:.1f} s, {tagger.backend.name} backend)", file=sys.stderr)
+    return 1 if counts["failed"] else 0
+
+
+def _embed(args) -> int:
+    start = time.perf_counter()
+    with _tagger(args) as tagger:
+        embeddings = tagger.embed(args.paths, **_predict_options(args))
+    for path, reason in embeddings.failures:
+        print(f"fcn4 embed: skipped {path}: {reason}", file=sys.stderr)
+    embeddings.save(args.output)
+    print(f"fcn4 embed: {len(embeddings.paths)} embedding(s) of {embeddings.vectors.shape[1]} values "
+          f"({args.window}) written to {args.output}; {len(embeddings.failures)} file(s) failed "
+          f"({time.perf_counter() - start:.1f} s, {tagger.backend.name} backend)", file=sys.stderr)
+    return 1 if embeddings.failures else 0
+
+
 def _fetch(args) -> int:
     """Download (or find) a card's checkpoint, verify it, and print its path."""
     from .weights import fetch
@@ -117,7 +186,7 @@ def _card_sha256(args) -> int:
 
 
 def _card_publish(args) -> int:
-    from .labels import available_label_sets, load_labels
+    from .labels import labels_from
     from .publish import CardMetadata, publish_card
     from .weights import REPO_ASSETS
 
@@ -132,8 +201,7 @@ def _card_publish(args) -> int:
         if getattr(args, name) is not None:
             values[name] = getattr(args, name)
     if args.labels:
-        values["labels"] = (load_labels(args.labels) if args.labels in available_label_sets()
-                            else tuple(x.strip() for x in Path(args.labels).read_text().splitlines() if x.strip()))
+        values["labels"] = labels_from(args.labels)
     metrics = dict(values.get("metrics") or {})
     for item in args.metric:
         key, _, value = item.partition("=")
@@ -164,6 +232,53 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--frames", type=int, default=None, help="input frames (default 1366)")
     info.add_argument("--num-classes", type=int, default=50, help="outputs of the head (default 50)")
     info.set_defaults(run=_info)
+
+    from .backends import BACKENDS
+    from .decoding import WINDOW_MODES
+    from .reports import FORMATS
+    from .tagger import AGGREGATES
+    from .weights import DEFAULT_UID
+
+    def inference_options(command):
+        command.add_argument("paths", nargs="+", metavar="PATH",
+                             help="audio files and folders (searched recursively for audio files, sorted)")
+        command.add_argument("--weights", default=DEFAULT_UID,
+                             help=f"hub uid, card file or .ckpt (default {DEFAULT_UID}, the MagnaTagATune weights)")
+        command.add_argument("--labels", help="output names for a .ckpt without a card: a label set of the "
+                                              "package (mtat_top50, gtzan_genres) or a file, one a line")
+        command.add_argument("--window", choices=WINDOW_MODES, default="clip",
+                             help="clip: the centre 29.12 s, as in training (default); track: every window")
+        command.add_argument("--hop", type=float, default=None, metavar="SECONDS",
+                             help="seconds between track windows (default: the window length, no overlap)")
+        command.add_argument("--aggregate", choices=AGGREGATES, default="mean",
+                             help="how a track's windows combine (default mean)")
+        command.add_argument("--min-seconds", type=float, default=None,
+                             help="shorter files fail instead of being padded (default: one window of the "
+                                  "network's pooling, 3.39 s; 0 pads anything)")
+        command.add_argument("--batch-size", type=int, default=4, help="windows per network call (default 4)")
+        command.add_argument("--workers", type=int, default=None,
+                             help="decoding processes (default: one per two CPUs; 0 decodes in this process)")
+        command.add_argument("--backend", choices=BACKENDS, default="auto",
+                             help="auto (default): onnxruntime if installed, else mindspore graph mode")
+        command.add_argument("--threads", type=int, default=None, help="onnxruntime threads (default: all CPUs)")
+        command.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                             help="progress bar (default: when stderr is a terminal)")
+
+    tag = commands.add_parser("tag", help="tag audio files and folders; exit 1 if any file failed")
+    inference_options(tag)
+    tag.add_argument("--top-k", type=int, default=5, help="tags listed per file (default 5; 0: all)")
+    tag.add_argument("--threshold", type=float, default=None, metavar="P",
+                     help="list only tags with probability >= P")
+    tag.add_argument("--format", choices=FORMATS, default="table", help="output format (default table)")
+    tag.add_argument("--output", "-o", default=None, metavar="FILE", help="write here instead of stdout")
+    tag.set_defaults(run=_tag)
+
+    embed = commands.add_parser("embed", help="2048-d FCN-4 embeddings of audio files to .npz; "
+                                              "exit 1 if any file failed")
+    inference_options(embed)
+    embed.add_argument("--output", "-o", required=True, metavar="FILE.npz",
+                       help="where to write (numpy.load(FILE, allow_pickle=False) reads it)")
+    embed.set_defaults(run=_embed)
 
     fetch = commands.add_parser("fetch", help="download or find a card's checkpoint, verify it, print its path")
     fetch.add_argument("name", help="uid (mindspore/ascend/1.1/fcn4_v1.1) or card file")
@@ -210,16 +325,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    from .backends import BackendError
     from .cards import CardError
     from .checkpoint import CheckpointError
     from .weights import WeightsUnavailable
 
     args = build_parser().parse_args(argv)
-    try:
-        return args.run(args)
-    except (CardError, CheckpointError, WeightsUnavailable, ValueError, OSError) as exc:
-        print(f"fcn4 {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+
+    def show_warning(message, category, filename, lineno, file=None, line=None):
+        print(f"fcn4 {args.command}: warning: {message}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show_warning
+        try:
+            return args.run(args)
+        except (CardError, CheckpointError, WeightsUnavailable, BackendError, ValueError, OSError) as exc:
+            print(f"fcn4 {args.command}: error: {exc}", file=sys.stderr)
+            return 2
 
 
 if __name__ == "__main__":

@@ -7,12 +7,13 @@ MagnaTagATune code uses, so never sort it.
 """
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from importlib import resources
 
 import numpy as np
 
-__all__ = ["load_labels", "available_label_sets", "top_k", "MTAT_TAGS", "GTZAN_GENRES"]
+__all__ = ["load_labels", "available_label_sets", "labels_from", "top_k", "MTAT_TAGS", "GTZAN_GENRES"]
 
 _PACKAGE_DIR = "data/labels"
 
@@ -46,6 +47,24 @@ def load_labels(name: str) -> tuple[str, ...]:
     labels = tuple(line.strip() for line in text.splitlines() if line.strip())
     if len(set(labels)) != len(labels):
         raise ValueError(f"label set {name!r} repeats a label; each output needs its own name")
+    return labels
+
+
+def labels_from(value) -> tuple[str, ...]:
+    """Labels from a label-set name of the package, a text file (one a line) or a sequence."""
+    if isinstance(value, (str, os.PathLike)):
+        name = os.fspath(value)
+        if name in available_label_sets():
+            return load_labels(name)
+        if not os.path.isfile(name):
+            raise ValueError(f"labels {name!r}: neither a label set of the package "
+                             f"({', '.join(available_label_sets())}) nor a file")
+        with open(name, encoding="utf-8") as handle:
+            labels = tuple(line.strip() for line in handle if line.strip())
+    else:
+        labels = tuple(str(label) for label in value)
+    if not labels or len(set(labels)) != len(labels):
+        raise ValueError(f"labels {value!r}: need at least one label and no repeats")
     return labels
 
 

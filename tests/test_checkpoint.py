@@ -115,7 +115,7 @@ def test_an_interrupted_save_leaves_the_good_checkpoint_in_place(tmp_path, monke
             f.write(b"half a checkpoint")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(fcn4.checkpoint.ms, "save_checkpoint", dies_half_way)
+    monkeypatch.setattr(ms, "save_checkpoint", dies_half_way)
     with pytest.raises(KeyboardInterrupt):
         save_checkpoint(randomise(FCN4(**SMALL), seed=2), path)
     assert os.listdir(tmp_path) == ["fcn4.ckpt"]

@@ -1,0 +1,137 @@
+"""Tagging throughput of the full-size FCN-4: network only, end to end, and the plain loop.
+
+Everything runs on synthesised 30 s clips at 22.05 kHz written to disk as wav, with a full-size
+checkpoint of seeded random weights (the real one cannot be downloaded here; speed does not
+depend on the values). The end-to-end figure is the wall time of the command a user runs,
+``python -m fcn4 tag FOLDER --format json``, start-up included, with the ONNX export cached by an
+earlier run (the first run's time, export included, is printed too).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+_TARGET_E2E, _TARGET_NETWORK, _TOLERANCE = 7.0, 8.5, 1e-4
+
+
+def _clips(folder: Path, n: int) -> list[Path]:
+    from fcn4.synth import synth_track, write_audio
+
+    folder.mkdir(parents=True, exist_ok=True)
+    return [Path(write_audio(folder / f"clip_{i:03d}.wav",
+                             synth_track(30.0, 22050, seed=i, tempo=80 + 2 * i, root_hz=110 + 5 * i), 22050))
+            for i in range(n)]
+
+
+def _checkpoint(path: Path):
+    from fcn4 import FCN4, save_checkpoint
+    import mindspore as ms
+
+    ms.set_seed(0)
+    net = FCN4()
+    rng = np.random.default_rng(0)
+    for name, param in net.parameters_dict().items():  # realistic batch-norm statistics
+        if name.endswith("moving_variance"):
+            param.set_data(ms.Tensor(rng.uniform(0.5, 2.0, param.shape).astype(np.float32)))
+        elif name.endswith("moving_mean"):
+            param.set_data(ms.Tensor(rng.normal(0, 0.5, param.shape).astype(np.float32)))
+    net.set_train(False)
+    save_checkpoint(net, path)
+    return net
+
+
+def _rate(n: int, seconds: float, gflop: float) -> str:
+    return f"{n / seconds:5.2f} clips/s ({n * gflop / seconds:5.1f} GFLOP/s)"
+
+
+def _verdict(value: float, target: float) -> str:
+    return f"target >= {target}: {'met' if value >= target else 'MISSED'}"
+
+
+def bench_tagging(n_clips: int = 64, repeats: int = 3, batch_size: int = 4) -> None:
+    import mindspore as ms
+
+    from fcn4 import DEFAULT_FRONT_END
+    from fcn4.backends import MindSporeBackend, OnnxBackend
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        env = dict(os.environ, FCN4_HUB_DIR=str(tmp / "hub"))
+        os.environ["FCN4_HUB_DIR"] = env["FCN4_HUB_DIR"]
+        t0 = time.perf_counter()
+        files = _clips(tmp / "clips", n_clips)
+        print(f"tagging: {n_clips} synthesised 30 s clips at 22.05 kHz (wav) written in {time.perf_counter() - t0:.1f} s")
+        ckpt = tmp / "fcn4_random.ckpt"
+        net = _checkpoint(ckpt)
+        gflop = 2 * net.macs() / 1e9
+        shape = (1, DEFAULT_FRONT_END.n_mels, DEFAULT_FRONT_END.n_frames)
+        x = np.stack([DEFAULT_FRONT_END.clip(f) for f in files[:batch_size]])[:, None]
+
+        # ---- network only, on real melgrams
+        reference = MindSporeBackend(net, batch_size, shape)
+        want = reference(x)
+        seconds = _median(lambda: reference(x), repeats)
+        print(f"  network only, mindspore graph, batch {batch_size}: {_rate(batch_size, seconds, gflop)}")
+        single = MindSporeBackend(net, 1, shape)
+        seconds = _median(lambda: single(x[:1]), repeats)
+        print(f"  network only, mindspore graph, batch 1: {_rate(1, seconds, gflop)}")
+        t0 = time.perf_counter()
+        onnx = OnnxBackend.export(net, "bench", batch_size, shape)
+        export = time.perf_counter() - t0
+        got = onnx(x)
+        seconds = _median(lambda: onnx(x), repeats)
+        difference = max(float(np.abs(got[1] - want[1]).max()),
+                         float(np.abs(got[0] - want[0]).max() / max(1.0, np.abs(want[0]).max())))
+        print(f"  network only, onnxruntime, batch {batch_size}: {_rate(batch_size, seconds, gflop)}; "
+              f"{_verdict(batch_size / seconds, _TARGET_NETWORK)}; max difference from graph mode "
+              f"{difference:.1e} ({'within' if difference <= _TOLERANCE else 'OUTSIDE'} {_TOLERANCE:g}); "
+              f"export + check {export:.1f} s, once per checkpoint")
+
+        # ---- the plain loop a user writes first
+        ms.set_context(mode=ms.GRAPH_MODE)
+        baseline = []
+        t0 = time.perf_counter()
+        for f in files:
+            melgram = DEFAULT_FRONT_END.clip(f)
+            baseline.append(net(ms.Tensor(melgram[None, None])).asnumpy()[0])
+        loop = time.perf_counter() - t0
+        ms.set_context(mode=ms.PYNATIVE_MODE)
+        print(f"  plain loop (decode, melgram, graph-mode network at batch 1, next file): {_rate(n_clips, loop, gflop)}")
+
+        # ---- end to end: the command line, cold export then warm cache
+        command = [sys.executable, "-m", "fcn4", "tag", str(tmp / "clips"), "--weights", str(ckpt),
+                   "--format", "json", "--output", str(tmp / "tags.json"), "--batch-size", str(batch_size)]
+        walls = []
+        for run in range(1 + repeats):
+            t0 = time.perf_counter()
+            done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+            walls.append(time.perf_counter() - t0)
+            if done.returncode != 0:
+                print(f"  end to end: `python -m fcn4 tag` failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+                return
+        result = json.loads((tmp / "tags.json").read_text())
+        got = np.array([list(entry["probabilities"].values()) for entry in result["files"]])
+        difference = float(np.abs(got - np.array(baseline)).max())
+        warm = float(np.median(walls[1:]))
+        print(f"  end to end, `python -m fcn4 tag` on {n_clips} files (start-up included, ONNX export cached): "
+              f"{_rate(n_clips, warm, gflop)}; {_verdict(n_clips / warm, _TARGET_E2E)}; "
+              f"first run with the export {n_clips / walls[0]:.2f} clips/s; backend {result['backend']}")
+        print(f"  end to end vs plain loop: {loop / warm:.2f}x; max probability difference from the plain "
+              f"graph-mode loop {difference:.1e} ({'within' if difference <= _TOLERANCE else 'OUTSIDE'} {_TOLERANCE:g})")
+
+
+def _median(fn, repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))

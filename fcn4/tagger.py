@@ -1,0 +1,391 @@
+"""Tag music and extract FCN-4 embeddings from audio files, in batches, with parallel decoding.
+
+>>> tagger = Tagger()                                      # doctest: +SKIP
+>>> for p in tagger.tag(["song.mp3", "my_music/"]):        # doctest: +SKIP
+...     print(p.path, p.top(3) if p.ok else p.error)
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import weakref
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .audio import DEFAULT_FRONT_END, FrontEnd
+from .decoding import DecodeJob, DecodePool
+from .labels import labels_from, top_k
+from .sources import find_audio
+from .weights import DEFAULT_UID
+
+__all__ = ["Tagger", "Prediction", "Embeddings", "AGGREGATES", "default_workers"]
+
+#: How window outputs combine into a track's: the mean (default) or the maximum.
+AGGREGATES = ("mean", "max")
+_EMPTY = np.zeros((0, 0), np.float32)
+
+
+def default_workers() -> int:
+    """Decoding processes by default: one per two cores (decoding costs ~1/10 of the network)."""
+    return max(1, min(4, (os.cpu_count() or 1) // 2))
+
+
+@dataclass(frozen=True, eq=False)
+class Prediction:
+    """What the network said about one file, window by window, or why the file was skipped.
+
+    Attributes
+    ----------
+    path : str
+    labels : tuple of str
+        Names of the outputs, in the checkpoint's order.
+    error : str or None
+        Why the file could not be used (then there are no windows).
+    starts : ndarray ``[W]``
+        Start of each window, in seconds into the file.
+    window_probabilities : ndarray ``[W, C]``
+    window_embeddings : ndarray ``[W, D]`` or None
+        Present when embeddings were asked for.
+    aggregate : {'mean', 'max'}
+        How :attr:`probabilities` and :attr:`embedding` combine the windows.
+    """
+    path: str
+    labels: tuple[str, ...]
+    error: str | None = None
+    starts: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    window_probabilities: np.ndarray = field(default_factory=lambda: _EMPTY)
+    window_embeddings: np.ndarray | None = None
+    aggregate: str = "mean"
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def probabilities(self) -> np.ndarray | None:
+        """The file's ``[C]`` tag probabilities (windows combined by :attr:`aggregate`)."""
+        return None if not self.ok else _combine(self.window_probabilities, self.aggregate)
+
+    @property
+    def embedding(self) -> np.ndarray | None:
+        """The file's ``[D]`` embedding (windows combined by :attr:`aggregate`)."""
+        if not self.ok or self.window_embeddings is None:
+            return None
+        return _combine(self.window_embeddings, self.aggregate)
+
+    def top(self, k: int = 5, threshold: float | None = None) -> list[tuple[str, float]]:
+        """The ``k`` most probable tags (``k=0``: all), keeping only those >= ``threshold``."""
+        if not self.ok:
+            return []
+        ranked = top_k(self.probabilities, self.labels, k if k > 0 else len(self.labels))
+        return [(tag, p) for tag, p in ranked if threshold is None or p >= threshold]
+
+
+@dataclass(frozen=True, eq=False)
+class Embeddings:
+    """FCN-4 embeddings of many files: one row of :attr:`vectors` per file of :attr:`paths`.
+
+    :meth:`save` writes them to ``.npz`` (plain arrays: ``numpy.load(..., allow_pickle=False)``
+    reads it): ``embeddings`` ``[N, D]``, ``paths`` ``[N]``, ``failed_paths`` and
+    ``failed_reasons``, ``window_embeddings`` ``[M, D]`` with ``window_file`` (row of ``paths``)
+    and ``window_start`` (seconds), and ``window``, ``aggregate``, ``weights`` as strings.
+    """
+    paths: tuple[str, ...]
+    vectors: np.ndarray
+    failures: tuple[tuple[str, str], ...]
+    window_vectors: np.ndarray
+    window_file: np.ndarray
+    window_start: np.ndarray
+    window: str = "clip"
+    aggregate: str = "mean"
+    weights: str = ""
+
+    def save(self, path) -> Path:
+        """Write the ``.npz`` atomically (a good file is never replaced by a partial one)."""
+        from ._atomic import temporary_beside
+
+        path = Path(path)
+        if path.suffix != ".npz":
+            raise ValueError(f"embeddings are saved as .npz; got output file '{path}'")
+        failed = [p for p, _ in self.failures], [r for _, r in self.failures]
+        with temporary_beside(path, ".npz") as tmp:
+            np.savez(tmp, embeddings=self.vectors, paths=_strings(self.paths),
+                     failed_paths=_strings(failed[0]), failed_reasons=_strings(failed[1]),
+                     window_embeddings=self.window_vectors, window_file=self.window_file,
+                     window_start=self.window_start, window=np.str_(self.window),
+                     aggregate=np.str_(self.aggregate), weights=np.str_(self.weights))
+            os.replace(tmp, path)
+        return path
+
+
+class Tagger:
+    """FCN-4 with verified weights, ready to tag files and folders or embed them.
+
+    Parameters
+    ----------
+    weights : str or path
+        A hub uid (default ``mindspore/ascend/1.1/fcn4_v1.1``, the MagnaTagATune weights), a
+        card file, or a ``.ckpt`` file (its shapes give the architecture; the card's audio
+        settings apply).
+    backend : {'auto', 'onnxruntime', 'mindspore'}
+        ``onnxruntime`` runs a checked, cached ONNX export (about twice as fast on CPU);
+        ``mindspore`` the network in graph mode; ``auto`` the first if installed.
+    batch_size : int
+        Windows a network call takes (one compiled shape; the last batch is padded).
+    workers : int, optional
+        Decoding processes (0: decode in this process). Default :func:`default_workers`.
+    threads : int, optional
+        onnxruntime threads (default: the CPUs this process may use).
+    labels : str or sequence, optional
+        Output names, for a checkpoint whose card has none: a label set of the package
+        (``mtat_top50``, ``gtzan_genres``), a file (one a line) or a list.
+
+    Examples
+    --------
+    >>> with Tagger("mindspore/ascend/1.1/fcn4_v1.1") as tagger:        # doctest: +SKIP
+    ...     predictions = tagger.tag(["song.mp3"], window="track")
+    ...     embeddings = tagger.embed(["my_music/"]).save("embeddings.npz")
+    """
+
+    def __init__(self, weights=DEFAULT_UID, *, backend: str = "auto", batch_size: int = 4,
+                 workers: int | None = None, threads: int | None = None, labels=None):
+        pool = DecodePool(default_workers() if workers is None else workers)  # workers start while we load
+        try:
+            build, key, card_labels, front_end, source = _open_weights(weights)
+            self._setup(build, key, labels or card_labels, front_end, source, pool, backend, batch_size, threads)
+        except BaseException:
+            pool.close()
+            raise
+
+    @classmethod
+    def from_network(cls, net, *, labels=None, front_end: FrontEnd = DEFAULT_FRONT_END, backend: str = "auto",
+                     batch_size: int = 4, workers: int | None = None, threads: int | None = None) -> "Tagger":
+        """A tagger for a network in memory (e.g. just fine-tuned); its weights are used as they are."""
+        tagger = cls.__new__(cls)
+        pool = DecodePool(default_workers() if workers is None else workers)
+        try:
+            tagger._setup(lambda: net, None, labels, front_end, f"<{type(net).__name__} in memory>", pool,
+                          backend, batch_size, threads)
+        except BaseException:
+            pool.close()
+            raise
+        return tagger
+
+    def _setup(self, build, key, labels, front_end, source, pool, backend, batch_size, threads):
+        from .backends import make_backend
+
+        self.front_end, self.weights, self._pool, self._build, self._network = front_end, str(source), pool, build, None
+        self._finalizer = weakref.finalize(self, pool.close)
+        input_shape = (1, front_end.n_mels, front_end.n_frames)
+        self.backend = make_backend(backend, lambda: self.network, batch_size, input_shape, key=key, threads=threads)
+        info = self.backend.info
+        if labels is None and info.num_classes == 50:
+            labels = "mtat_top50"  # a bare checkpoint with the zoo's head
+        self.labels = labels_from(labels) if labels is not None else _numbered(info.num_classes)
+        if len(self.labels) != info.num_classes:
+            raise ValueError(f"{len(self.labels)} labels for a network with {info.num_classes} outputs "
+                             f"({source}); pass the labels its head was trained with")
+        # A track shorter than one window of the pooling stack (160 frames, 3.39 s for the card's
+        # network) would be tagged from padding; it is refused unless min_seconds says otherwise.
+        self.min_seconds = (info.min_frames - 1) * front_end.hop_length / front_end.sample_rate
+
+    @property
+    def network(self):
+        """The MindSpore network with the weights (built on first use: a cached ONNX export needs none)."""
+        if self._network is None:
+            self._network = self._build()
+            self._network.set_train(False)
+        return self._network
+
+    @property
+    def workers(self) -> int:
+        return self._pool.workers
+
+    def close(self) -> None:
+        """Stop the decoding processes (also done on exit from a ``with`` block)."""
+        self._finalizer()
+
+    def __enter__(self) -> "Tagger":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"Tagger(weights={self.weights!r}, backend={self.backend.name!r}, "
+                f"batch_size={self.backend.batch_size}, workers={self.workers})")
+
+    # ------------------------------------------------------------------------- work
+    def predict(self, paths, *, window: str = "clip", hop_seconds: float | None = None, aggregate: str = "mean",
+                min_seconds: float | None = None, embeddings: bool = True, progress: bool | None = None):
+        """Yield a :class:`Prediction` for every file of ``paths``, in order, as they are done.
+
+        Parameters
+        ----------
+        paths : path or list of paths
+            Audio files and folders (searched recursively for audio extensions, sorted).
+        window : {'clip', 'track'}
+            ``clip``: the centre :attr:`~fcn4.FrontEnd.clip_seconds` of each file, as in
+            training; ``track``: all its windows, ``hop_seconds`` apart (default: no overlap).
+        aggregate : {'mean', 'max'}
+            How a track's windows combine.
+        min_seconds : float, optional
+            Shorter files fail instead of being zero-padded (default :attr:`min_seconds`).
+        embeddings : bool
+            Keep each window's embedding (:attr:`Prediction.window_embeddings`).
+        progress : bool, optional
+            A progress bar on stderr; default: when stderr is a terminal.
+
+        Files that cannot be used give a :class:`Prediction` with ``error`` set; the others go on.
+        """
+        if aggregate not in AGGREGATES:
+            raise ValueError(f"aggregate must be one of {', '.join(AGGREGATES)}, got {aggregate!r}")
+        minimum = self.min_seconds if min_seconds is None else float(min_seconds)
+        sources = find_audio(paths)
+        jobs = [DecodeJob(s.path, self.front_end, window, hop_seconds, minimum) for s in sources if s.error is None]
+        batch_size = self.backend.batch_size
+        pending: deque[_Pending] = deque()
+        queue: list[tuple[_Pending, np.ndarray]] = []
+        with contextlib.closing(self._pool.stream(jobs, prefetch=batch_size + 2 * self.workers)) as decoded, _progress(len(sources), progress) as bar:
+            for source in sources:
+                if source.error is not None:
+                    record = _Pending(source.path, error=source.error)
+                else:
+                    item = next(decoded)
+                    record = _Pending(source.path, error=item.error)
+                    if item.error is None:
+                        record.expect(item.windows.starts)
+                        queue.extend((record, melgram) for melgram in item.windows.melgrams)
+                pending.append(record)
+                while len(queue) >= batch_size:
+                    self._run(queue[:batch_size], embeddings)
+                    del queue[:batch_size]
+                while pending and pending[0].done:
+                    bar.update()
+                    yield pending.popleft().prediction(self.labels, aggregate, embeddings)
+            while queue:
+                self._run(queue[:batch_size], embeddings)
+                del queue[:batch_size]
+            while pending:
+                bar.update()
+                yield pending.popleft().prediction(self.labels, aggregate, embeddings)
+
+    def tag(self, paths, **options) -> list[Prediction]:
+        """Tag every file of ``paths``; options as :meth:`predict`. See :meth:`Prediction.top`."""
+        options.setdefault("embeddings", False)
+        return list(self.predict(paths, **options))
+
+    def embed(self, paths, **options) -> Embeddings:
+        """The embeddings (the dense head's ``in_classes[-1]``-d input) of every file of ``paths``.
+
+        Options as :meth:`predict`; with ``window='track'`` each file's vector combines its
+        windows (``aggregate``) and every window's vector is kept too.
+        """
+        options["embeddings"] = True
+        rows, failures, windows, window_file, window_start = [], [], [], [], []
+        paths_ok = []
+        for prediction in self.predict(paths, **options):
+            if not prediction.ok:
+                failures.append((prediction.path, prediction.error))
+                continue
+            window_file.extend([len(paths_ok)] * len(prediction.starts))
+            window_start.extend(prediction.starts)
+            windows.append(prediction.window_embeddings)
+            rows.append(prediction.embedding)
+            paths_ok.append(prediction.path)
+        width = self.backend.info.num_features
+        return Embeddings(
+            tuple(paths_ok), np.stack(rows) if rows else np.zeros((0, width), np.float32), tuple(failures),
+            np.concatenate(windows) if windows else np.zeros((0, width), np.float32),
+            np.asarray(window_file, np.int64), np.asarray(window_start, np.float64),
+            options.get("window", "clip"), options.get("aggregate", "mean"), self.weights)
+
+    def _run(self, batch, embeddings: bool) -> None:
+        features, probabilities = self.backend(np.stack([melgram for _, melgram in batch])[:, None])
+        for (record, _), f, p in zip(batch, features, probabilities):
+            record.fill(f if embeddings else None, p)
+
+
+class _Pending:
+    """One file's windows while their batches run."""
+
+    def __init__(self, path: str, error: str | None = None):
+        self.path, self.error = path, error
+        self.starts, self.features, self.probabilities = np.zeros(0), [], []
+
+    def expect(self, starts) -> None:
+        self.starts = np.asarray(starts, np.float64)
+
+    @property
+    def done(self) -> bool:
+        return self.error is not None or len(self.probabilities) == len(self.starts)
+
+    def fill(self, features, probabilities) -> None:
+        self.features.append(features)
+        self.probabilities.append(probabilities)
+
+    def prediction(self, labels, aggregate: str, embeddings: bool) -> Prediction:
+        if self.error is not None:
+            return Prediction(self.path, labels, self.error, aggregate=aggregate)
+        return Prediction(self.path, labels, None, self.starts, np.stack(self.probabilities),
+                          np.stack(self.features) if embeddings else None, aggregate)
+
+
+def _open_weights(weights):
+    """(network builder, cache key, labels or None, front end, source) for a uid, card or .ckpt.
+
+    The checkpoint is found and verified now; the network is built only if a backend needs it.
+    """
+    import json
+
+    from .download import sha256_file
+    from .weights import fetch, resolve
+
+    name = os.fspath(weights) if isinstance(weights, (str, os.PathLike)) else weights
+    if isinstance(name, str) and name.endswith(".ckpt"):
+        if not os.path.isfile(name):
+            raise ValueError(f"weights '{name}': no such checkpoint file; pass a .ckpt, a card file or a hub uid")
+        return lambda: _network_from_checkpoint(name), f"ckpt {sha256_file(name)}", None, DEFAULT_FRONT_END, name
+    spec = resolve(name)
+    fetch(spec)  # raises WeightsUnavailable (where to get the file, where to put it) before any work
+    arguments = json.dumps(spec.network_arguments(), sort_keys=True, default=list)
+    return lambda: _network_from_card(spec), f"ckpt {spec.sha256} {arguments}", spec.labels, spec.front_end, spec.uid
+
+
+def _network_from_checkpoint(path: str):
+    from .checkpoint import architecture, load_checkpoint, read_checkpoint
+    from .network import FCN4
+
+    entries = read_checkpoint(path)
+    net = FCN4(**architecture(entries, path))
+    load_checkpoint(net, entries)
+    return net
+
+
+def _network_from_card(spec):
+    from .hub import load
+
+    return load(spec)
+
+
+def _numbered(n: int) -> tuple[str, ...]:
+    return tuple(f"output_{i}" for i in range(n))
+
+
+def _combine(values: np.ndarray, aggregate: str) -> np.ndarray:
+    return values.max(axis=0) if aggregate == "max" else values.mean(axis=0)
+
+
+def _strings(values) -> np.ndarray:
+    return np.asarray(list(values), dtype=np.str_) if len(values) else np.zeros(0, dtype="<U1")
+
+
+def _progress(total: int, enabled: bool | None):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="file", desc="fcn4", file=sys.stderr, leave=False,
+                disable=not (sys.stderr.isatty() if enabled is None else enabled))
