@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 
@@ -22,6 +20,7 @@ from fcn4.synth import synth_track, write_audio
 
 from .download import bench_download
 from .tagging import bench_tagging
+from .timing import median_seconds
 
 _CONV2_ONLY = """
 import time, numpy as np, mindspore as ms
@@ -34,23 +33,12 @@ t = time.perf_counter(); conv(x).asnumpy(); print(time.perf_counter() - t)
 """
 
 
-def _timed(fn, repeats: int) -> float:
-    """Median seconds of ``repeats`` calls after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def bench_front_end(repeats: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = write_audio(os.path.join(tmp, "clip.wav"), synth_track(30.0, 22050), 22050)
         y = DEFAULT_FRONT_END.load(path)
-        decode = _timed(lambda: DEFAULT_FRONT_END.load(path), repeats)
-        mel = _timed(lambda: DEFAULT_FRONT_END.melgram(DEFAULT_FRONT_END.fit(y)), repeats)
+        decode = median_seconds(lambda: DEFAULT_FRONT_END.load(path), repeats)
+        mel = median_seconds(lambda: DEFAULT_FRONT_END.melgram(DEFAULT_FRONT_END.fit(y)), repeats)
     print(f"front end, 30 s wav at 22.05 kHz: decode+resample {decode * 1000:.1f} ms, "
           f"melgram {mel * 1000:.1f} ms per clip")
 
@@ -63,7 +51,7 @@ def bench_network(repeats: int) -> None:
         ms.set_context(mode=mode)
         for batch in (1, 4):
             x = ms.Tensor(np.random.default_rng(0).normal(-20, 10, (batch, 1, 96, 1366)).astype(np.float32))
-            seconds = _timed(lambda: net(x).asnumpy(), repeats)
+            seconds = median_seconds(lambda: net(x).asnumpy(), repeats)
             print(f"FCN-4 forward, {name:8s} batch {batch}: {batch / seconds:5.2f} clips/s, "
                   f"{batch * gflop / seconds:5.1f} GFLOP/s")
     ms.set_context(mode=ms.PYNATIVE_MODE)

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .timing import median_seconds
+
 _TARGET_E2E, _TARGET_NETWORK, _TOLERANCE = 7.0, 8.5, 1e-4
 
 
@@ -77,16 +79,16 @@ def bench_tagging(n_clips: int = 64, repeats: int = 3, batch_size: int = 4) -> N
         # ---- network only, on real melgrams
         reference = MindSporeBackend(net, batch_size, shape)
         want = reference(x)
-        seconds = _median(lambda: reference(x), repeats)
+        seconds = median_seconds(lambda: reference(x), repeats)
         print(f"  network only, mindspore graph, batch {batch_size}: {_rate(batch_size, seconds, gflop)}")
         single = MindSporeBackend(net, 1, shape)
-        seconds = _median(lambda: single(x[:1]), repeats)
+        seconds = median_seconds(lambda: single(x[:1]), repeats)
         print(f"  network only, mindspore graph, batch 1: {_rate(1, seconds, gflop)}")
         t0 = time.perf_counter()
         onnx = OnnxBackend.export(net, "bench", batch_size, shape)
         export = time.perf_counter() - t0
         got = onnx(x)
-        seconds = _median(lambda: onnx(x), repeats)
+        seconds = median_seconds(lambda: onnx(x), repeats)
         difference = max(float(np.abs(got[1] - want[1]).max()),
                          float(np.abs(got[0] - want[0]).max() / max(1.0, np.abs(want[0]).max())))
         print(f"  network only, onnxruntime, batch {batch_size}: {_rate(batch_size, seconds, gflop)}; "
@@ -125,13 +127,3 @@ def bench_tagging(n_clips: int = 64, repeats: int = 3, batch_size: int = 4) -> N
               f"first run with the export {n_clips / walls[0]:.2f} clips/s; backend {result['backend']}")
         print(f"  end to end vs plain loop: {loop / warm:.2f}x; max probability difference from the plain "
               f"graph-mode loop {difference:.1e} ({'within' if difference <= _TOLERANCE else 'OUTSIDE'} {_TOLERANCE:g})")
-
-
-def _median(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))

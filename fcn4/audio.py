@@ -70,6 +70,14 @@ class FrontEnd:
         """Frames of one model input's melgram (1366)."""
         return 1 + self.clip_samples // self.hop_length
 
+    def seconds_for(self, frames: int) -> float:
+        """The shortest audio, in seconds, whose melgram has ``frames`` frames (``1 + samples // hop``).
+
+        >>> round(FrontEnd().seconds_for(160), 2)      # FCN-4's shortest input
+        3.39
+        """
+        return (frames - 1) * self.hop_length / self.sample_rate
+
     def warm_up(self) -> "FrontEnd":
         """Import librosa and compile its numba kernels now, so the first file is not slow.
 

@@ -68,7 +68,7 @@ def _info(args) -> int:
     print(f"parameters: {net.num_parameters():,}")
     print(f"forward cost: {net.macs(DEFAULT_FRONT_END.n_mels, frames) / 1e9:.2f} G multiply-adds per clip")
     print(f"shortest input: {net.min_input_size[1]} frames "
-          f"({net.min_input_size[1] * DEFAULT_FRONT_END.hop_length / DEFAULT_FRONT_END.sample_rate:.2f} s)")
+          f"({DEFAULT_FRONT_END.seconds_for(net.min_input_size[1]):.2f} s of audio)")
     return 0
 
 

@@ -191,7 +191,7 @@ class Tagger:
                              f"({source}); pass the labels its head was trained with")
         # A track shorter than one window of the pooling stack (160 frames, 3.39 s for the card's
         # network) would be tagged from padding; it is refused unless min_seconds says otherwise.
-        self.min_seconds = (info.min_frames - 1) * front_end.hop_length / front_end.sample_rate
+        self.min_seconds = front_end.seconds_for(info.min_frames)
 
     @property
     def network(self):

@@ -5,7 +5,6 @@ import mindspore as ms
 import numpy as np
 import pytest
 
-import fcn4.checkpoint
 from fcn4 import FCN4, CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
 from helpers import SMALL, randomise, values
 from test_network import ZOO_PARAMETERS

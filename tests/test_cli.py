@@ -8,7 +8,7 @@ def test_info_prints_the_reference_shapes_and_size(capsys):
     assert main(["info"]) == 0
     out = capsys.readouterr().out
     for line in ("block1       (128, 48, 341)", "block3       (768, 4, 8)", "parameters: 17,369,266",
-                 "10.01 G multiply-adds", "shortest input: 160 frames (3.41 s)"):
+                 "10.01 G multiply-adds", "shortest input: 160 frames (3.39 s of audio)"):
         assert line in out
 
 
