@@ -126,6 +126,8 @@ def _tag(args) -> int:
 
 
 def _embed(args) -> int:
+    if not args.output.endswith(".npz"):
+        raise ValueError(f"--output '{args.output}': embeddings are written as .npz; name the file FILE.npz")
     start = time.perf_counter()
     with _tagger(args) as tagger:
         embeddings = tagger.embed(args.paths, **_predict_options(args))

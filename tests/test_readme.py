@@ -23,3 +23,5 @@ def test_readme_python_examples_run_as_written(tmp_path, monkeypatch, capsys):
     assert "conv4.weight" in out and "conv3.weight" not in out
     assert "place it at" in out and "52f8bbab81c9 50 ('choral', 'female voice', 'metal')" in out
     assert "me/cpu/2.10/fcn4_genres_v1.0 ('blues', 'classical', 'country')" in out
+    assert "no_such.mp3 skipped: no such file or folder" in out
+    assert "(1, 2048) ('example.wav',)" in out

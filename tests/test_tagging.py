@@ -9,6 +9,7 @@ import pytest
 
 import fcn4.backends
 import fcn4.decoding
+import fcn4.reports
 from fcn4 import DEFAULT_FRONT_END, FCN4, MTAT_TAGS, Tagger, WeightsUnavailable, save_checkpoint
 from fcn4.backends import BackendError, MindSporeBackend, OnnxBackend
 from fcn4.cli import main
@@ -319,12 +320,30 @@ def test_tag_table_on_stdout_exits_zero_when_all_files_work(checkpoint, music, c
     assert rc == 0 and len(lines) == 2 and lines[0].startswith(music[1]["one"] + ": ")
 
 
-def test_a_failed_run_never_replaces_a_good_output(checkpoint, music, tmp_path):
+def test_a_run_that_fails_half_way_never_replaces_a_good_output(checkpoint, music, tmp_path, monkeypatch):
     out = tmp_path / "tags.json"
     out.write_text("the previous report")
-    rc = main(["tag", music[1]["one"], "--weights", checkpoint, "--labels", "gtzan_genres", "--format", "json",
+    real = fcn4.reports.TagWriter.write
+
+    def disk_full_at_the_second_file(self, prediction):
+        if self.counts["files"] == 1:
+            raise OSError(28, "No space left on device")
+        real(self, prediction)
+
+    monkeypatch.setattr(fcn4.reports.TagWriter, "write", disk_full_at_the_second_file)
+    rc = main(["tag", music[1]["one"], music[1]["short"], "--weights", checkpoint, "--format", "json",
                "-o", str(out), "--workers", "0"])
     assert rc == 2 and out.read_text() == "the previous report"
+    assert sorted(os.listdir(tmp_path)) == ["mscache", "tags.json"]  # no temporary file left
+
+
+def test_bad_arguments_are_refused_before_any_work(checkpoint, music, tmp_path, capsys):
+    args = [music[1]["one"], "--weights", checkpoint, "--workers", "0"]
+    assert main(["embed", *args, "--output", str(tmp_path / "emb.txt")]) == 2
+    assert main(["tag", *args, "--labels", "gtzan_genres"]) == 2
+    assert main(["tag", *args, "--window", "track", "--hop", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "FILE.npz" in err and "10 labels for a network with 50 outputs" in err and "hop_seconds" in err
 
 
 def test_embed_writes_an_npz_that_loads_without_pickle(checkpoint, mixed_folder, tmp_path, capsys):
