@@ -9,8 +9,6 @@ STAMP := $(VENV)/.installed
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -e '.[test]'
-	@# librosa's numba kernels compile on first import (~15 s) and are cached: pay that once here.
-	$(BIN)/python -c "import fcn4; fcn4.DEFAULT_FRONT_END.warm_up()"
 	touch $@
 
 demo: $(STAMP)  ## one synthesised clip through the front end and FCN-4 (untrained weights)

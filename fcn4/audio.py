@@ -3,12 +3,18 @@
 It follows the MindSpore zoo's preprocessing exactly (``librosa.load(path, sr=12000)``, centre
 crop or end pad to 29.12 s, a power mel spectrogram passed to ``amplitude_to_db`` with
 librosa's defaults), because that is what the published weights expect.
+
+The computation is librosa's, written with the libraries librosa itself calls (soundfile to
+decode, soxr to resample, NumPy's FFT): importing librosa costs a process about 2 s (scipy,
+numba), which every decoding worker would pay before its first file. The tests hold it to
+librosa's own output. librosa still decodes what libsndfile cannot (through audioread).
 """
 from __future__ import annotations
 
 import os
 import warnings
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
@@ -79,24 +85,16 @@ class FrontEnd:
         return (frames - 1) * self.hop_length / self.sample_rate
 
     def warm_up(self) -> "FrontEnd":
-        """Import librosa and compile its numba kernels now, so the first file is not slow.
-
-        The compilation (about 15 s on 2 cores) happens once after installation; numba caches
-        it, and later processes only import (about 1 s).
-        """
-        import librosa.core.audio  # noqa: F401  (compiles the kernels that load() needs)
-
+        """Import the decoders and build the mel filter bank now, so the first file is not slower."""
         self.melgram(np.zeros(4 * self.n_fft, np.float32))
         return self
 
     def load(self, path) -> np.ndarray:
-        """Decode ``path`` to a mono float32 waveform at :attr:`sample_rate`.
+        """Decode ``path`` to a mono float32 waveform at :attr:`sample_rate`, as ``librosa.load`` does.
 
         Raises :class:`AudioError` naming the file if it is missing, empty, undecodable,
         holds no samples or holds non-finite samples.
         """
-        import librosa
-
         name = os.fspath(path)
         if not os.path.exists(name):
             raise AudioError(name, "no such file")
@@ -105,10 +103,7 @@ class FrontEnd:
         if os.path.getsize(name) == 0:
             raise AudioError(name, "the file is empty (0 bytes)")
         try:
-            with warnings.catch_warnings():
-                # librosa warns before falling back to audioread; the error below says it all.
-                warnings.simplefilter("ignore")
-                y, _ = librosa.load(name, sr=self.sample_rate, mono=True, dtype=np.float32)
+            y = self._decode(name)
         except Exception as exc:  # decoders raise many types; the caller needs one
             detail = str(exc).strip() or type(exc).__name__
             raise AudioError(name, f"no decoder could read it ({detail})") from exc
@@ -117,6 +112,30 @@ class FrontEnd:
         if not np.isfinite(y).all():
             raise AudioError(name, "it holds non-finite samples (NaN or infinity)")
         return y
+
+    def _decode(self, name: str) -> np.ndarray:
+        """librosa.load(name, sr=sample_rate, mono=True): soundfile, channel mean, soxr_hq, fixed length."""
+        import soundfile
+        import soxr
+
+        try:
+            with soundfile.SoundFile(name) as handle:
+                native = handle.samplerate
+                y = handle.read(frames=-1, dtype="float32", always_2d=False).T
+        except soundfile.SoundFileRuntimeError:
+            import librosa  # formats libsndfile lacks (m4a, aac, ...) go through audioread
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # librosa's notice that it falls back to audioread
+                return librosa.load(name, sr=self.sample_rate, mono=True, dtype=np.float32)[0]
+        if y.ndim > 1:
+            y = np.mean(y, axis=tuple(range(y.ndim - 1)))
+        if native == self.sample_rate or y.size == 0:
+            return y
+        size = int(np.ceil(y.shape[-1] * (float(self.sample_rate) / native)))  # librosa's rounding, exactly
+        y = soxr.resample(y, native, self.sample_rate, quality="soxr_hq")
+        y = y[:size] if y.size >= size else np.pad(y, (0, size - y.size))
+        return np.asarray(y, dtype=np.float32)
 
     def fit(self, y: np.ndarray) -> np.ndarray:
         """Centre-crop ``y`` to :attr:`clip_samples`, or zero-pad it at the end (the zoo's rule)."""
@@ -131,18 +150,21 @@ class FrontEnd:
     def melgram(self, y: np.ndarray) -> np.ndarray:
         """Log-power mel spectrogram ``[..., n_mels, frames]`` (float32) of waveform(s) ``y``.
 
-        ``amplitude_to_db`` (``ref=1.0``, ``top_db=80``) is applied to the power mel, a quirk
-        of the zoo code the weights expect; its ``top_db`` floor is taken per waveform.
+        librosa's ``amplitude_to_db(melspectrogram(y, sr, n_fft, hop_length, n_mels))``: a
+        centred STFT (zero-padded, periodic Hann window), power, Slaney mel filters, then
+        ``amplitude_to_db`` (``ref=1.0``, ``top_db=80``) applied to the *power* mel, a quirk of
+        the zoo code the weights expect; its ``top_db`` floor is taken per waveform.
         """
-        import librosa
-
         y = np.asarray(y, dtype=np.float32)
-        power = librosa.feature.melspectrogram(
-            y=y, sr=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length,
-            n_mels=self.n_mels)
-        flat = power.reshape((-1,) + power.shape[-2:])
-        db = np.stack([librosa.amplitude_to_db(m) for m in flat])
-        return db.reshape(power.shape).astype(np.float32, copy=False)
+        pad = [(0, 0)] * (y.ndim - 1) + [(self.n_fft // 2, self.n_fft // 2)]
+        frames = np.lib.stride_tricks.sliding_window_view(np.pad(y, pad), self.n_fft, axis=-1)[..., ::self.hop_length, :]
+        spectrum = np.fft.rfft(frames * _hann(self.n_fft), axis=-1).astype(np.complex64)
+        power = np.abs(spectrum) ** 2  # [..., frames, bins]
+        mel = np.einsum("...tf,mf->...mt", power, _mel_filters(self.sample_rate, self.n_fft, self.n_mels),
+                        optimize=True)
+        db = 10.0 * np.log10(np.maximum(np.float32(1e-10), np.square(mel)))  # amplitude_to_db of the power
+        floor = db.max(axis=(-2, -1), keepdims=True) - np.float32(80.0)
+        return np.maximum(db, floor).astype(np.float32, copy=False)
 
     def clip(self, path) -> np.ndarray:
         """The ``[n_mels, n_frames]`` melgram of the centre 29.12 s of a file, as in training."""
@@ -179,6 +201,34 @@ class FrontEnd:
         padded = np.pad(y, (0, max(0, starts[-1] + self.clip_samples - y.size)))
         frames = np.stack([padded[s:s + self.clip_samples] for s in starts])
         return Windows(self.melgram(frames), np.asarray(starts) / self.sample_rate)
+
+
+@lru_cache(maxsize=None)
+def _hann(n: int) -> np.ndarray:
+    """scipy.signal.get_window("hann", n) (periodic), computed as scipy computes it."""
+    return (0.5 + 0.5 * np.cos(np.linspace(-np.pi, np.pi, n + 1)))[:-1]
+
+
+@lru_cache(maxsize=None)
+def _mel_filters(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
+    """librosa.filters.mel(sr, n_fft, n_mels): Slaney mel scale and area normalisation, float32."""
+    def hz_to_mel(hz):
+        log = hz >= 1000.0
+        return np.where(log, 15.0 + np.log(np.maximum(hz, 1e-10) / 1000.0) / (np.log(6.4) / 27.0), hz * 3.0 / 200.0)
+
+    def mel_to_hz(mel):
+        log = mel >= 15.0
+        return np.where(log, 1000.0 * np.exp(np.log(6.4) / 27.0 * (mel - 15.0)), mel * 200.0 / 3.0)
+
+    fft_hz = np.fft.rfftfreq(n=n_fft, d=1.0 / sample_rate)
+    mel_hz = mel_to_hz(np.linspace(hz_to_mel(np.float64(0.0)), hz_to_mel(np.float64(sample_rate / 2)), n_mels + 2))
+    ramps = np.subtract.outer(mel_hz, fft_hz)
+    widths = np.diff(mel_hz)
+    weights = np.zeros((n_mels, 1 + n_fft // 2), np.float32)
+    for i in range(n_mels):
+        weights[i] = np.maximum(0, np.minimum(-ramps[i] / widths[i], ramps[i + 2] / widths[i + 1]))
+    weights *= (2.0 / (mel_hz[2:n_mels + 2] - mel_hz[:n_mels]))[:, None]
+    return weights
 
 
 #: The front end of the MindSpore zoo FCN-4 and its published MagnaTagATune weights.

@@ -36,8 +36,7 @@ def _demo(args) -> int:
     net = FCN4(**CARD_ARGUMENTS)
     net.set_train(False)
     print(f"parameters: {net.num_parameters():,}")
-    print(f"start-up: MindSpore and librosa ready in {t_startup:.1f} s "
-          "(longer on the first run after install, while numba compiles and caches librosa's kernels)")
+    print(f"start-up: MindSpore and the front end ready in {t_startup:.1f} s")
     print(f"input: a synthesised {args.seconds:g} s clip at 22.05 kHz (wav) -> melgram "
           f"{list(melgram.shape)} in {t_front * 1000:.0f} ms")
     x = ms.Tensor(melgram[None, None])

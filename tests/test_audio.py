@@ -27,7 +27,31 @@ def test_clip_equals_the_reference_recipe(tmp_path, seconds):
     path = write_audio(tmp_path / "clip.wav", synth_track(seconds, SR_FILE, seed=2), SR_FILE)
     melgram = FE.clip(path)
     assert melgram.shape == (96, 1366) and melgram.dtype == np.float32
-    np.testing.assert_allclose(melgram, reference_melgram(path), atol=1e-3)
+    np.testing.assert_allclose(melgram, reference_melgram(path), atol=1e-4)
+
+
+@pytest.mark.parametrize("ext", [".wav", ".flac", ".ogg", ".mp3"])
+@pytest.mark.parametrize("rate, channels", [(22050, 1), (44100, 2), (12000, 1), (16000, 2)])
+def test_decoding_and_melgram_are_librosas(tmp_path, ext, rate, channels):
+    tracks = [synth_track(7.3, rate, seed=s) for s in range(channels)]
+    path = tmp_path / f"track{ext}"
+    soundfile.write(path, np.stack(tracks, axis=1), rate, subtype={".ogg": "VORBIS", ".mp3": "MPEG_LAYER_III"}.get(ext))
+    y, want = FE.load(path), librosa.load(path, sr=12000)[0]
+    assert y.dtype == np.float32 and y.shape == want.shape
+    np.testing.assert_allclose(y, want, atol=1e-6)
+    np.testing.assert_allclose(FE.melgram(FE.fit(y)), reference_melgram(path), atol=1e-4)
+
+
+def test_decoding_a_file_does_not_import_librosa(tmp_path):
+    """Each decoding worker would otherwise spend about 2 s importing scipy and numba."""
+    import subprocess
+    import sys
+
+    path = write_audio(tmp_path / "clip.flac", synth_track(5.0, SR_FILE), SR_FILE)
+    code = ("import sys; from fcn4 import DEFAULT_FRONT_END as fe; fe.clip(sys.argv[1]); "
+            "print(sorted(m for m in ('librosa', 'scipy', 'numba', 'mindspore') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
 
 
 def test_settings_of_the_published_weights():
