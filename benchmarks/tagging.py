@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -139,5 +140,7 @@ def bench_tagging(n_clips: int = 64, repeats: int = 3, batch_size: int = 4) -> N
               f"first run with the export {n_clips / walls[0]:.2f} clips/s; backend {result['backend']}")
         print(f"  of which start-up: `python -m fcn4 tag` on {batch_size} files takes {start_up:.1f} s; beyond it, "
               f"{(n_clips - batch_size) / (warm - start_up):.2f} clips/s")
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        print(f"  peak resident memory of one `python -m fcn4 tag` process (or of a child of this benchmark): {peak:.0f} MB")
         print(f"  end to end vs plain loop: {loop / warm:.2f}x; max probability difference from the plain "
               f"graph-mode loop {difference:.1e} ({'within' if difference <= _TOLERANCE else 'OUTSIDE'} {_TOLERANCE:g})")

@@ -80,7 +80,7 @@ def _tagger(args):
 
 def _predict_options(args) -> dict:
     return {"window": args.window, "hop_seconds": args.hop, "aggregate": args.aggregate,
-            "min_seconds": args.min_seconds, "progress": None if args.progress is None else args.progress}
+            "min_seconds": args.min_seconds, "progress": args.progress}
 
 
 @contextlib.contextmanager
