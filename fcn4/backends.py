@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["Backend", "MindSporeBackend", "OnnxBackend", "BackendError", "NetworkInfo", "make_backend",
-           "network_digest", "BACKENDS", "TOLERANCE"]
+           "network_digest", "cpu_count", "BACKENDS", "TOLERANCE"]
 
 #: Backend names ``make_backend`` takes; ``auto`` is onnxruntime when installed, else mindspore.
 BACKENDS = ("auto", "onnxruntime", "mindspore")
@@ -126,7 +126,7 @@ class OnnxBackend(Backend):
         ort = _onnxruntime()
         super().__init__(batch_size, input_shape, info)
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or _cpu_count()
+        options.intra_op_num_threads = threads or cpu_count()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.path = Path(path)
         self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
@@ -152,6 +152,7 @@ class OnnxBackend(Backend):
     @classmethod
     def cached(cls, key: str, batch_size: int, input_shape, *, threads=None, cache_dir=None):
         """The cached export for ``key``, or None (a damaged entry is removed, never used)."""
+        _onnxruntime()  # missing onnxruntime is the caller's error, never a reason to drop the cache
         path = cls.cache_path(key, batch_size, input_shape, cache_dir)
         if not path.is_file():
             return None
@@ -212,7 +213,6 @@ def make_backend(kind: str, build, batch_size: int, input_shape: tuple[int, int,
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {kind!r}")
     if kind in ("auto", "onnxruntime"):
         try:
-            _onnxruntime()
             options = {"threads": threads, "cache_dir": cache_dir}
             backend = key and OnnxBackend.cached(key, batch_size, input_shape, **options)
             if backend:
@@ -253,7 +253,7 @@ def _onnxruntime():
     return onnxruntime
 
 
-def _cpu_count() -> int:
+def cpu_count() -> int:
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux

@@ -30,8 +30,10 @@ _EMPTY = np.zeros((0, 0), np.float32)
 
 
 def default_workers() -> int:
-    """Decoding processes by default: one per two cores (decoding costs ~1/10 of the network)."""
-    return max(1, min(4, (os.cpu_count() or 1) // 2))
+    """Decoding processes by default: one per two usable CPUs (decoding costs ~1/10 of the network)."""
+    from .backends import cpu_count
+
+    return max(1, min(4, cpu_count() // 2))
 
 
 @dataclass(frozen=True, eq=False)
@@ -153,42 +155,40 @@ class Tagger:
 
     def __init__(self, weights=DEFAULT_UID, *, backend: str = "auto", batch_size: int = 4,
                  workers: int | None = None, threads: int | None = None, labels=None):
-        pool = DecodePool(default_workers() if workers is None else workers)  # workers start while we load
-        try:
-            build, key, card_labels, front_end, source = _open_weights(weights)
-            self._setup(build, key, labels or card_labels, front_end, source, pool, backend, batch_size, threads)
-        except BaseException:
-            pool.close()
-            raise
+        self._setup(lambda: _open_weights(weights, labels), workers, backend, batch_size, threads)
 
     @classmethod
     def from_network(cls, net, *, labels=None, front_end: FrontEnd = DEFAULT_FRONT_END, backend: str = "auto",
                      batch_size: int = 4, workers: int | None = None, threads: int | None = None) -> "Tagger":
         """A tagger for a network in memory (e.g. just fine-tuned); its weights are used as they are."""
         tagger = cls.__new__(cls)
+        source = f"<{type(net).__name__} in memory>"
+        tagger._setup(lambda: (lambda: net, None, labels, front_end, source), workers, backend, batch_size, threads)
+        return tagger
+
+    def _setup(self, open_weights, workers, backend, batch_size, threads):
+        """Start the decoding workers, then (while they start) open the weights and the backend."""
+        from .backends import make_backend
+
         pool = DecodePool(default_workers() if workers is None else workers)
         try:
-            tagger._setup(lambda: net, None, labels, front_end, f"<{type(net).__name__} in memory>", pool,
-                          backend, batch_size, threads)
+            build, key, labels, front_end, source = open_weights()
+            self.front_end, self.weights, self._pool, self._build, self._network = (
+                front_end, str(source), pool, build, None)
+            input_shape = (1, front_end.n_mels, front_end.n_frames)
+            self.backend = make_backend(backend, lambda: self.network, batch_size, input_shape, key=key,
+                                        threads=threads)
+            info = self.backend.info
+            if labels is None and info.num_classes == 50:
+                labels = "mtat_top50"  # a bare checkpoint with the zoo's head
+            self.labels = labels_from(labels) if labels is not None else _numbered(info.num_classes)
+            if len(self.labels) != info.num_classes:
+                raise ValueError(f"{len(self.labels)} labels for a network with {info.num_classes} outputs "
+                                 f"({source}); pass the labels its head was trained with")
         except BaseException:
             pool.close()
             raise
-        return tagger
-
-    def _setup(self, build, key, labels, front_end, source, pool, backend, batch_size, threads):
-        from .backends import make_backend
-
-        self.front_end, self.weights, self._pool, self._build, self._network = front_end, str(source), pool, build, None
         self._finalizer = weakref.finalize(self, pool.close)
-        input_shape = (1, front_end.n_mels, front_end.n_frames)
-        self.backend = make_backend(backend, lambda: self.network, batch_size, input_shape, key=key, threads=threads)
-        info = self.backend.info
-        if labels is None and info.num_classes == 50:
-            labels = "mtat_top50"  # a bare checkpoint with the zoo's head
-        self.labels = labels_from(labels) if labels is not None else _numbered(info.num_classes)
-        if len(self.labels) != info.num_classes:
-            raise ValueError(f"{len(self.labels)} labels for a network with {info.num_classes} outputs "
-                             f"({source}); pass the labels its head was trained with")
         # A track shorter than one window of the pooling stack (160 frames, 3.39 s for the card's
         # network) would be tagged from padding; it is refused unless min_seconds says otherwise.
         self.min_seconds = front_end.seconds_for(info.min_frames)
@@ -247,48 +247,38 @@ class Tagger:
         minimum = self.min_seconds if min_seconds is None else float(min_seconds)
         sources = find_audio(paths)
         jobs = [DecodeJob(s.path, self.front_end, window, hop_seconds, minimum) for s in sources if s.error is None]
-        batch_size = self.backend.batch_size
         pending: deque[_Pending] = deque()
         queue: list[tuple[_Pending, np.ndarray]] = []
-        with contextlib.closing(self._pool.stream(jobs, prefetch=batch_size + 2 * self.workers)) as decoded, _progress(len(sources), progress) as bar:
+        prefetch = self.backend.batch_size + 2 * self.workers  # a batch in hand, the workers kept busy
+        with contextlib.closing(self._pool.stream(jobs, prefetch)) as decoded, _progress(len(sources), progress) as bar:
             for source in sources:
                 if source.error is not None:
                     record = _Pending(source.path, error=source.error)
                 else:
                     item = next(decoded)
-                    record = _Pending(source.path, error=item.error)
+                    record = _Pending(source.path, item.error, None if item.error else item.windows.starts)
                     if item.error is None:
-                        record.expect(item.windows.starts)
                         queue.extend((record, melgram) for melgram in item.windows.melgrams)
                 pending.append(record)
-                while len(queue) >= batch_size:
-                    self._run(queue[:batch_size], embeddings)
-                    del queue[:batch_size]
-                while pending and pending[0].done:
-                    bar.update()
-                    yield pending.popleft().prediction(self.labels, aggregate, embeddings)
-            while queue:
-                self._run(queue[:batch_size], embeddings)
-                del queue[:batch_size]
-            while pending:
-                bar.update()
-                yield pending.popleft().prediction(self.labels, aggregate, embeddings)
+                self._run_batches(queue, embeddings, last=False)
+                yield from _finished(pending, bar, self.labels, aggregate, embeddings)
+            self._run_batches(queue, embeddings, last=True)
+            yield from _finished(pending, bar, self.labels, aggregate, embeddings)
 
     def tag(self, paths, **options) -> list[Prediction]:
         """Tag every file of ``paths``; options as :meth:`predict`. See :meth:`Prediction.top`."""
         options.setdefault("embeddings", False)
         return list(self.predict(paths, **options))
 
-    def embed(self, paths, **options) -> Embeddings:
+    def embed(self, paths, *, window: str = "clip", aggregate: str = "mean", **options) -> Embeddings:
         """The embeddings (the dense head's ``in_classes[-1]``-d input) of every file of ``paths``.
 
         Options as :meth:`predict`; with ``window='track'`` each file's vector combines its
         windows (``aggregate``) and every window's vector is kept too.
         """
-        options["embeddings"] = True
         rows, failures, windows, window_file, window_start = [], [], [], [], []
         paths_ok = []
-        for prediction in self.predict(paths, **options):
+        for prediction in self.predict(paths, window=window, aggregate=aggregate, embeddings=True, **options):
             if not prediction.ok:
                 failures.append((prediction.path, prediction.error))
                 continue
@@ -302,23 +292,33 @@ class Tagger:
             tuple(paths_ok), np.stack(rows) if rows else np.zeros((0, width), np.float32), tuple(failures),
             np.concatenate(windows) if windows else np.zeros((0, width), np.float32),
             np.asarray(window_file, np.int64), np.asarray(window_start, np.float64),
-            options.get("window", "clip"), options.get("aggregate", "mean"), self.weights)
+            window, aggregate, self.weights)
 
-    def _run(self, batch, embeddings: bool) -> None:
-        features, probabilities = self.backend(np.stack([melgram for _, melgram in batch])[:, None])
-        for (record, _), f, p in zip(batch, features, probabilities):
-            record.fill(f if embeddings else None, p)
+    def _run_batches(self, queue: list, embeddings: bool, last: bool) -> None:
+        """Run the queued windows in full batches (``last``: the remainder too) and hand out the outputs."""
+        size = self.backend.batch_size
+        while len(queue) >= size or (last and queue):
+            batch = queue[:size]
+            del queue[:size]
+            features, probabilities = self.backend(np.stack([melgram for _, melgram in batch])[:, None])
+            for (record, _), f, p in zip(batch, features, probabilities):
+                record.fill(f if embeddings else None, p)
+
+
+def _finished(pending: deque, bar, labels, aggregate: str, embeddings: bool):
+    """Yield the predictions of the files at the head of ``pending`` whose windows all ran, in order."""
+    while pending and pending[0].done:
+        bar.update()
+        yield pending.popleft().prediction(labels, aggregate, embeddings)
 
 
 class _Pending:
     """One file's windows while their batches run."""
 
-    def __init__(self, path: str, error: str | None = None):
+    def __init__(self, path: str, error: str | None = None, starts=None):
         self.path, self.error = path, error
-        self.starts, self.features, self.probabilities = np.zeros(0), [], []
-
-    def expect(self, starts) -> None:
-        self.starts = np.asarray(starts, np.float64)
+        self.starts = np.zeros(0) if starts is None else np.asarray(starts, np.float64)
+        self.features, self.probabilities = [], []
 
     @property
     def done(self) -> bool:
@@ -335,10 +335,11 @@ class _Pending:
                           np.stack(self.features) if embeddings else None, aggregate)
 
 
-def _open_weights(weights):
+def _open_weights(weights, labels=None):
     """(network builder, cache key, labels or None, front end, source) for a uid, card or .ckpt.
 
     The checkpoint is found and verified now; the network is built only if a backend needs it.
+    ``labels``, when given, replace the card's.
     """
     import json
 
@@ -349,11 +350,12 @@ def _open_weights(weights):
     if isinstance(name, str) and name.endswith(".ckpt"):
         if not os.path.isfile(name):
             raise ValueError(f"weights '{name}': no such checkpoint file; pass a .ckpt, a card file or a hub uid")
-        return lambda: _network_from_checkpoint(name), f"ckpt {sha256_file(name)}", None, DEFAULT_FRONT_END, name
+        return lambda: _network_from_checkpoint(name), f"ckpt {sha256_file(name)}", labels, DEFAULT_FRONT_END, name
     spec = resolve(name)
     fetch(spec)  # raises WeightsUnavailable (where to get the file, where to put it) before any work
     arguments = json.dumps(spec.network_arguments(), sort_keys=True, default=list)
-    return lambda: _network_from_card(spec), f"ckpt {spec.sha256} {arguments}", spec.labels, spec.front_end, spec.uid
+    return (lambda: _network_from_card(spec), f"ckpt {spec.sha256} {arguments}", labels or spec.labels,
+            spec.front_end, spec.uid)
 
 
 def _network_from_checkpoint(path: str):
