@@ -11,8 +11,8 @@ $(STAMP): setup.cfg pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-demo: $(STAMP)  ## one synthesised clip through the front end and FCN-4 (untrained weights)
-	$(BIN)/python -m fcn4 demo
+demo: $(STAMP)  ## fine-tune FCN-4 end to end on a synthetic GTZAN-layout corpus, offline; tag two clips
+	$(BIN)/python -m finetune.demo
 
 test: $(STAMP)  ## the test suite (CI runs this)
 	$(BIN)/python -m pytest

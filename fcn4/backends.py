@@ -86,7 +86,7 @@ def _outputs_cell(net):
 
     class Outputs(nn.Cell):
         def __init__(self, network):
-            super().__init__()
+            super().__init__(auto_prefix=False)  # else MindSpore renames the network's parameters
             self.network = network
 
         def construct(self, x):
@@ -227,12 +227,20 @@ def make_backend(kind: str, build, batch_size: int, input_shape: tuple[int, int,
     return MindSporeBackend(build(), batch_size, input_shape)
 
 
-def network_digest(net) -> str:
-    """sha256 of a network's architecture and every parameter's name, shape and values."""
+def network_digest(net, head: bool = True) -> str:
+    """sha256 of a network's architecture and every parameter's name, shape and values.
+
+    ``head=False`` leaves the head out: the digest of the backbone alone (what embeddings depend on).
+    """
     import mindspore as ms
 
-    digest = hashlib.sha256(f"mindspore-{ms.__version__} {net.extend_repr()}".encode())
+    from .network import HEAD_PREFIX
+
+    architecture = net.extend_repr() if head else repr(net.in_classes + net.kernel_size + net.padding + net.maxpool)
+    digest = hashlib.sha256(f"mindspore-{ms.__version__} {architecture}".encode())
     for name, param in sorted(net.parameters_dict().items()):
+        if not head and name.startswith(HEAD_PREFIX):
+            continue
         value = np.ascontiguousarray(param.asnumpy())
         digest.update(f"{name}{value.shape}{value.dtype}".encode())
         digest.update(value.tobytes())

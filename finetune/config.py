@@ -1,0 +1,152 @@
+"""The fine-tuning job's configuration: one dataclass with the seed recipe's defaults.
+
+Values come, lowest first, from the defaults, a YAML file (``--config``), the saved
+``config.yaml`` of the run being resumed, and the command line. The resolved configuration is
+written into the run folder, so a run can always be repeated or resumed as it was.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fcn4.datasets import RANDOM_FRACTIONS, SPLIT_METHODS
+from fcn4.network import N_BLOCKS
+from fcn4.training import LOSSES
+from fcn4.weights import DEFAULT_UID
+
+__all__ = ["FinetuneConfig", "ConfigError", "PUBLISH_TARGETS", "trainable_blocks", "read_config_file"]
+
+#: Where the fine-tuned model's card goes: the run folder, also this repository's mshub_res/assets, or nowhere.
+PUBLISH_TARGETS = ("run", "assets", "none")
+_MODE = re.compile(r"^(head|full|last-([1-9]\d*))$")
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used; the message names it and the values it takes."""
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Everything a fine-tuning run depends on (defaults: seed ``001``'s GTZAN recipe).
+
+    ``mode`` is ``head`` (frozen backbone, cached embeddings), ``full`` (everything trains) or
+    ``last-N`` (the last N of the 4 conv blocks and the head train). ``pretrained`` is a hub
+    uid, a card file, a ``.ckpt`` or ``none`` (random backbone). ``in_classes`` sets the widths
+    of a network trained from scratch (``pretrained: none``); a pretrained one has its own.
+    """
+    data_dir: str | None = None
+    dataset: str = "gtzan"
+    pretrained: str = DEFAULT_UID
+    mode: str = "head"
+    split: str = "filtered"
+    fractions: tuple[float, float, float] = RANDOM_FRACTIONS
+    seed: int = 0
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 5e-4
+    loss: str = "bce"
+    select: str = "accuracy"
+    out: str | None = None
+    resume: bool = False
+    workers: int | None = None
+    backend: str = "auto"
+    in_classes: tuple[int, ...] | None = None
+    publish: str = "run"
+    card_name: str | None = None
+    card_version: str = "1.0"
+    user_id: str = "local"
+    author: str = "fcn4-finetune"
+    asset_link: str | None = None
+    progress: bool | None = None
+
+    def __post_init__(self):
+        problems = []
+        if not _MODE.match(str(self.mode)) or (self.mode.startswith("last-") and int(self.mode[5:]) > N_BLOCKS):
+            problems.append(f"mode {self.mode!r}: use head, full or last-N with N in 1..{N_BLOCKS}")
+        if self.split not in SPLIT_METHODS:
+            problems.append(f"split {self.split!r}: use {' or '.join(SPLIT_METHODS)}")
+        if self.loss not in LOSSES:
+            problems.append(f"loss {self.loss!r}: use {' or '.join(LOSSES)}")
+        if self.publish not in PUBLISH_TARGETS:
+            problems.append(f"publish {self.publish!r}: use {', '.join(PUBLISH_TARGETS)}")
+        if self.select not in ("accuracy", "roc_auc", "macro_f1", "loss"):
+            problems.append(f"select {self.select!r}: use accuracy, roc_auc, macro_f1 or loss")
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                problems.append(f"{name} {value!r}: a whole number of at least 1")
+        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
+            problems.append(f"lr {self.lr!r}: a positive number")
+        if self.workers is not None and (not isinstance(self.workers, int) or self.workers < 0):
+            problems.append(f"workers {self.workers!r}: 0 (decode in this process) or more")
+        if self.in_classes is not None and (len(self.in_classes) != N_BLOCKS + 1 or self.in_classes[0] != 1):
+            problems.append(f"in_classes {self.in_classes!r}: {N_BLOCKS + 1} widths starting with 1")
+        if problems:
+            raise ConfigError("bad fine-tuning setting(s):\n  " + "\n  ".join(problems))
+
+    @property
+    def run_dir(self) -> Path:
+        """The run folder: ``out``, or ``runs/<dataset>-<mode>``."""
+        return Path(self.out) if self.out else Path("runs") / f"{self.dataset}-{self.mode}"
+
+    @property
+    def name(self) -> str:
+        """The card's name (and the fine-tuned checkpoint's file name)."""
+        return self.card_name or f"fcn4_{self.dataset}_{self.mode.replace('-', '')}_v{self.card_version}"
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], source: str = "settings") -> FinetuneConfig:
+        """A config from a mapping (keys with ``-`` or ``_``); unknown keys are refused by name."""
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        values = {str(k).replace("-", "_"): v for k, v in values.items()}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ConfigError(f"{source}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(known)}")
+        for name in ("fractions", "in_classes"):
+            if values.get(name) is not None:
+                values[name] = tuple(values[name])
+        return cls(**values)
+
+    def replace(self, **changes) -> FinetuneConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON/YAML-ready values."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    def to_yaml(self) -> str:
+        import yaml
+
+        return "# resolved configuration of this run (python -m finetune --config THIS_FILE repeats it)\n" + \
+            yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What a resumed run must share with the run it continues."""
+        keep = ("dataset", "pretrained", "mode", "split", "fractions", "seed", "batch_size", "lr", "loss",
+                "in_classes", "select")
+        return {k: v for k, v in self.to_dict().items() if k in keep}
+
+
+def trainable_blocks(mode: str) -> int:
+    """Conv blocks a mode trains: 0 for head, 4 for full, N for last-N."""
+    return 0 if mode == "head" else N_BLOCKS if mode == "full" else int(mode[len("last-"):])
+
+
+def read_config_file(path) -> dict[str, Any]:
+    """The settings of a YAML (or JSON) file, or a :class:`ConfigError` naming it."""
+    import yaml
+
+    path = Path(path)
+    try:
+        values = yaml.safe_load(path.read_text("utf-8")) or {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config file {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"config file {path} must hold a mapping of settings, got {type(values).__name__}")
+    return dict(values)

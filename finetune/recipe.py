@@ -1,0 +1,283 @@
+"""The fine-tuning recipe: dataset -> network with a fresh head -> features -> trainer -> test -> card.
+
+``head`` mode embeds every clip once with the frozen backbone through the tagging engine's fast
+path (:class:`fcn4.Tagger`) and caches the embeddings; ``full`` and ``last-N`` decode every clip
+once into cached log-mel inputs (parallel decoding processes) that MindSpore's dataset pipeline
+shuffles and batches for graph-mode training steps. Both caches are keyed by the audio content
+(see :mod:`finetune.cache`), so a second run does no audio work at all.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from fcn4._atomic import write_text_atomic
+from fcn4.datasets import SPLITS, LabelledDataset, read_dataset
+from fcn4.metrics import confusion_text, save_confusion_png
+from fcn4.training import STATE_FILE, ArrayBatches, LogitsOf, PipelineBatches, Trainer
+
+from .cache import FeatureCache, content_keys, front_end_key
+from .config import ConfigError, FinetuneConfig, trainable_blocks
+from .model import build_network, fold_standardisation, network_arguments, standardised_head
+
+__all__ = ["run", "RunResult", "Skipped"]
+
+#: Names the card gives the datasets the kit reads.
+_CARD_DATASETS = {"gtzan": "GTZAN"}
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A clip left out, and why (unreadable, too short, ...)."""
+    path: str
+    split: str
+    reason: str
+
+
+@dataclass
+class RunResult:
+    """What a run produced: where, its test metrics, its checkpoint and card, the clips it skipped."""
+    run_dir: Path
+    config: FinetuneConfig
+    dataset: LabelledDataset
+    metrics: dict
+    checkpoint: Path
+    card: Path | None
+    uid: str | None
+    skipped: list[Skipped] = field(default_factory=list)
+    timings: dict = field(default_factory=dict)
+
+
+def run(config: FinetuneConfig, *, log: Callable[[str], None] = print,
+        warn: Callable[[str], None] = print) -> RunResult:
+    """Fine-tune as ``config`` says; returns the test metrics and where the model and card are."""
+    import mindspore as ms
+
+    if config.data_dir is None:
+        raise ConfigError("no data folder: pass --data-dir (or data_dir in the config file)")
+    run_dir = config.run_dir
+    if not config.resume and (run_dir / STATE_FILE).exists():
+        raise ConfigError(f"{run_dir} already holds a run; pass --resume to continue it or --out for a new one")
+    timings, began = {}, time.perf_counter()
+    dataset = read_dataset(config.dataset, config.data_dir, split=config.split, seed=config.seed,
+                           fractions=config.fractions)
+    log(str(dataset))
+    for note in dataset.notes:
+        warn(note)
+    ms.set_seed(config.seed)
+    backbone = build_network(config.pretrained, len(dataset.labels), in_classes=config.in_classes)
+    (warn if not backbone.pretrained else log)(backbone.report)
+    net = backbone.network
+    write_text_atomic(run_dir / "config.yaml", config.to_yaml())
+
+    blocks = trainable_blocks(config.mode)
+    net.freeze_backbone(blocks)
+    mark = time.perf_counter()
+    if config.mode == "head":
+        data, skipped, digest = _embeddings(net, backbone.front_end, dataset, config, log, warn)
+    else:
+        data, skipped, digest = _melgrams(net, backbone.front_end, dataset, config, log, warn)
+    timings["features_s"] = round(time.perf_counter() - mark, 3)
+    counts = {s: len(data[s][1]) for s in SPLITS}
+    empty = [s for s in SPLITS if counts[s] == 0]
+    if empty:
+        raise ConfigError(f"no usable clip in the {', '.join(empty)} split of {dataset.root} "
+                          f"({len(skipped)} skipped); check the data folder")
+    if skipped:
+        warn(f"skipped {len(skipped)} unreadable or unusable clip(s); training on "
+             f"{counts['train']} / {counts['valid']} / {counts['test']} clips (train / valid / test)")
+
+    if config.mode == "head":
+        train_x = data["train"][0]
+        mean, std = train_x.mean(axis=0), train_x.std(axis=0)
+        std = np.where(std > 1e-6 * max(1.0, float(np.abs(train_x).max())), std, 1.0)
+        model = standardised_head(net.dense, mean, std) if net.has_bias else net.dense
+        batches = {s: ArrayBatches(data[s][0], data[s][1], config.batch_size, config.seed) for s in SPLITS}
+    else:
+        model = LogitsOf(net)
+        batches = {s: PipelineBatches(data[s][0], data[s][1], config.batch_size, config.seed,
+                                      workers=_pipeline_workers(config)) for s in SPLITS}
+    trainable = sum(int(np.prod(p.shape)) for p in model.trainable_params())
+    log(f"mode {config.mode}: training {trainable:,} values "
+        f"({'the head' if blocks == 0 else f'the last {blocks} conv block(s) and the head'}), "
+        f"{config.epochs} epochs, batch {config.batch_size}, Adam lr {config.lr}, {config.loss} loss")
+    trainer = Trainer(model, labels=dataset.labels, run_dir=run_dir, loss=config.loss, lr=config.lr,
+                      select=config.select, progress=config.progress, log=log)
+    mark = time.perf_counter()
+    fingerprint = {**config.fingerprint(), "data": digest}
+    result = trainer.fit(batches["train"], batches["valid"], config.epochs, resume=config.resume,
+                         fingerprint=fingerprint)
+    timings["training_s"] = round(time.perf_counter() - mark, 3)
+
+    trainer.load(result.best_checkpoint, optimizer=False)
+    mark = time.perf_counter()
+    test = trainer.evaluate(batches["test"])
+    timings["test_s"] = round(time.perf_counter() - mark, 3)
+    if config.mode == "head" and model is not net.dense:
+        fold_standardisation(model)
+    net.unfreeze()
+    checkpoint = run_dir / f"{config.name}.ckpt"
+    from fcn4.checkpoint import save_checkpoint
+
+    save_checkpoint(net, checkpoint)
+    best = result.history[result.best_epoch - 1]
+    save_confusion_png(test["confusion"], dataset.labels, run_dir / "confusion.png",
+                       title=f"{config.name}: test set ({test['support']} clips)")
+    card, uid = _publish(config, net, backbone.front_end, dataset, checkpoint, test) \
+        if config.publish != "none" else (None, None)
+    timings["total_s"] = round(time.perf_counter() - began, 3)
+    metrics = {
+        "dataset": {"name": dataset.name, "root": dataset.root, "split": dataset.split_method,
+                    "labels": list(dataset.labels), "clips": counts, "skipped": len(skipped), "notes": list(dataset.notes)},
+        "skipped": [vars(s) for s in skipped],
+        "pretrained": config.pretrained if backbone.pretrained else None,
+        "mode": config.mode, "best_epoch": result.best_epoch, "valid": best.valid, "test": test,
+        "history": [{"epoch": r.epoch, "train_loss": r.train_loss, "valid_loss": r.valid["loss"],
+                     "valid_accuracy": r.valid.get("accuracy"), "valid_roc_auc": r.valid.get("roc_auc"),
+                     "seconds": r.seconds} for r in result.history],
+        "checkpoint": str(checkpoint), "card": str(card) if card else None, "uid": uid, "timings": timings,
+    }
+    write_text_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
+    _print_test(log, test, dataset.labels, result.best_epoch)
+    return RunResult(run_dir, config, dataset, test, checkpoint, card, uid, skipped, timings)
+
+
+# -------------------------------------------------------------------------------- features
+def _items(dataset: LabelledDataset):
+    return [(split, item) for split in SPLITS for item in dataset.splits[split]]
+
+
+def _embeddings(net, front_end, dataset, config, log, warn):
+    """Embeddings of every clip (cached by content, front end and backbone) and the clips skipped."""
+    from fcn4.backends import network_digest
+
+    items = _items(dataset)
+    keys = content_keys([item.path for _, item in items])
+    cache = FeatureCache("embeddings", f"{network_digest(net, head=False)[:16]}-{front_end_key(front_end)}")
+    found = [cache.get(key) for key in keys]
+    missing = sorted({item.path for (_, item), hit, key in zip(items, found, keys) if hit is None and key})
+    log(f"embeddings: {len(items) - len(missing)} of {len(items)} clips cached in {cache.folder}"
+        + (f"; computing {len(missing)}" if missing else ""))
+    if missing:
+        from fcn4.tagger import Tagger
+
+        computed = {}
+        with Tagger.from_network(net, labels=dataset.labels, front_end=front_end, backend=config.backend,
+                                 workers=config.workers, batch_size=4) as tagger:
+            for prediction in tagger.predict(missing, embeddings=True, progress=config.progress):
+                computed[prediction.path] = prediction
+        for i, ((_, item), key) in enumerate(zip(items, keys)):
+            prediction = computed.get(item.path)
+            if found[i] is None and prediction is not None and key:
+                if prediction.ok:
+                    cache.put(key, prediction.embedding.astype(np.float32))
+                    found[i] = (prediction.embedding.astype(np.float32), None)
+                else:
+                    cache.put_error(key, prediction.error)
+                    found[i] = (None, prediction.error)
+    per_split, skipped, digest = _collect(items, keys, found, warn)
+    data = {s: (np.stack(v) if v else np.zeros((0, net.num_features), np.float32), np.asarray(y, np.int64))
+            for s, (v, y, _) in per_split.items()}
+    return data, skipped, digest
+
+
+def _melgrams(net, front_end, dataset, config, log, warn):
+    """Log-mel inputs of every clip (cached by content and front end) and the clips skipped."""
+    import contextlib
+
+    from fcn4.decoding import DecodeJob, DecodePool
+    from fcn4.tagger import default_workers
+
+    items = _items(dataset)
+    keys = content_keys([item.path for _, item in items])
+    cache = FeatureCache("melgrams", front_end_key(front_end))
+    found = [cache.get(key, load=False) for key in keys]
+    jobs, seen = [], set()
+    for (_, item), hit, key in zip(items, found, keys):
+        if hit is None and key and key not in seen:
+            seen.add(key)
+            jobs.append((key, DecodeJob(item.path, front_end, "clip", None,
+                                        front_end.seconds_for(net.min_input_size[1]))))
+    log(f"log-mel inputs: {len(items) - len(jobs)} of {len(items)} clips cached in {cache.folder}"
+        + (f"; decoding {len(jobs)}" if jobs else ""))
+    if jobs:
+        workers = default_workers() if config.workers is None else config.workers
+        with DecodePool(workers) as pool, contextlib.closing(pool.stream([j for _, j in jobs], 2 * max(1, workers))) as stream:
+            for (key, _), decoded in zip(jobs, stream):
+                if decoded.error is None:
+                    cache.put(key, decoded.windows.melgrams[0].astype(np.float32))
+                else:
+                    cache.put_error(key, decoded.error)
+        found = [cache.get(key, load=False) for key in keys]
+    per_split, skipped, digest = _collect(items, keys, found, warn)
+    data = {s: (_loader([cache.array_path(key) for key in used]), np.asarray(y, np.int64))
+            for s, (_, y, used) in per_split.items()}
+    return data, skipped, digest
+
+
+def _loader(paths):
+    """Reads the i-th cached log-mel input as ``[1, mels, frames]``."""
+    return lambda i: np.load(paths[i], allow_pickle=False)[None]
+
+
+def _collect(items, keys, found, warn):
+    """Per split: the usable clips' cached values, labels and content keys; and the clips skipped."""
+    per_split = {s: ([], [], []) for s in SPLITS}
+    skipped = []
+    for (split, item), key, hit in zip(items, keys, found):
+        if key is not None and hit is not None and hit[1] is None:
+            for column, value in zip(per_split[split], (hit[0], item.label, key)):
+                column.append(value)
+            continue
+        reason = "cannot read the file" if key is None else (hit[1] if hit is not None else "not computed")
+        skipped.append(Skipped(item.path, split, reason))
+        warn(f"skipping {item.path}: {reason}")
+    digest = hashlib.sha256()
+    for split, (_, labels, used) in per_split.items():
+        digest.update(json.dumps([split, labels, used]).encode())
+    return per_split, skipped, digest.hexdigest()[:16]
+
+
+def _pipeline_workers(config) -> int:
+    from fcn4.backends import cpu_count
+
+    return max(1, min(4, cpu_count()))
+
+
+# --------------------------------------------------------------------------------- outputs
+def _publish(config, net, front_end, dataset, checkpoint, test):
+    from fcn4.publish import CardMetadata, publish_card
+    from fcn4.weights import REPO_ASSETS
+
+    metrics = {"accuracy": round(test["accuracy"], 4), "roc_auc": round(test["roc_auc"], 4)
+               if test["roc_auc"] is not None else "n/a", "test_clips": test["support"]}
+    name = _CARD_DATASETS.get(dataset.name, Path(dataset.root).name.replace(":", "_") or dataset.name)
+    meta = CardMetadata(
+        name=config.name, version=config.card_version, dataset=name,
+        asset_link=config.asset_link or f"https://example.invalid/fcn4/{config.name}.ckpt",
+        user_id=config.user_id, author=config.author, labels=dataset.labels, metrics=metrics,
+        arguments=network_arguments(net), front_end=front_end,
+        summary=f"FCN-4 fine-tuned on {name} ({len(dataset.labels)} classes, {config.mode} mode) from "
+                f"{config.pretrained if config.pretrained.lower() != 'none' else 'random weights'}.")
+    published = publish_card(checkpoint, meta, out=config.run_dir / f"{config.name}.md", overwrite=True)
+    if config.publish == "assets":
+        published = publish_card(checkpoint, meta, root=REPO_ASSETS)
+    return published.path, published.uid
+
+
+def _print_test(log, test, labels, best_epoch):
+    auc = "n/a" if test["roc_auc"] is None else f"{test['roc_auc']:.4f}"
+    log(f"test ({test['support']} clips, best epoch {best_epoch}): accuracy {test['accuracy']:.4f}  "
+        f"macro ROC-AUC {auc}  loss {test['loss']:.4f}")
+    width = max(len(label) for label in labels)
+    log(f"{'class':<{width}}  precision  recall     f1  support")
+    for label in labels:
+        row = test["per_class"][label]
+        log(f"{label:<{width}}  {row['precision']:9.3f}  {row['recall']:6.3f}  {row['f1']:5.3f}  {row['support']:7d}")
+    log(confusion_text(test["confusion"], labels))
