@@ -105,7 +105,7 @@ def run(config: FinetuneConfig, *, log: Callable[[str], None] = print,
                                       workers=_pipeline_workers(config)) for s in SPLITS}
     trainable = sum(int(np.prod(p.shape)) for p in model.trainable_params())
     log(f"mode {config.mode}: training {trainable:,} values "
-        f"({'the head' if blocks == 0 else f'the last {blocks} conv block(s) and the head'}), "
+        f"({'the head' if blocks == 0 else 'every layer' if config.mode == 'full' else f'the last {blocks} conv block(s) and the head'}), "
         f"{config.epochs} epochs, batch {config.batch_size}, Adam lr {config.lr}, {config.loss} loss")
     trainer = Trainer(model, labels=dataset.labels, run_dir=run_dir, loss=config.loss, lr=config.lr,
                       select=config.select, progress=config.progress, log=log)
