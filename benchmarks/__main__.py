@@ -19,6 +19,7 @@ from fcn4 import DEFAULT_FRONT_END, FCN4  # importing fcn4 sets the oneDNN ISA d
 from fcn4.synth import synth_track, write_audio
 
 from .download import bench_download
+from .finetune import bench_finetune
 from .tagging import bench_tagging
 from .timing import median_seconds
 
@@ -70,7 +71,7 @@ def bench_onednn_isa() -> None:
             print(f"conv2 alone, ONEDNN_MAX_CPU_ISA={isa}: failed: {done.stderr.strip()[-300:]}")
 
 
-SECTIONS = ("front-end", "network", "tagging", "isa", "download")
+SECTIONS = ("front-end", "network", "tagging", "finetune", "isa", "download")
 
 
 def main(argv=None) -> int:
@@ -80,6 +81,8 @@ def main(argv=None) -> int:
     parser.add_argument("--only", choices=SECTIONS, action="append",
                         help="run only these sections (repeatable; default: all)")
     parser.add_argument("--clips", type=int, default=64, help="clips of the tagging benchmark")
+    parser.add_argument("--clips-per-genre", type=int, default=100,
+                        help="clips per genre of the fine-tuning benchmark's corpus (default 100: GTZAN's size)")
     parser.add_argument("--download-mb", type=int, default=200, help="size of the download benchmark's file")
     args = parser.parse_args(argv)
     sections = args.only or SECTIONS
@@ -92,6 +95,8 @@ def main(argv=None) -> int:
         bench_network(args.repeats)
     if "tagging" in sections:
         bench_tagging(args.clips, repeats=3)
+    if "finetune" in sections:
+        bench_finetune(args.clips_per_genre)
     if "isa" in sections and not args.skip_isa:
         bench_onednn_isa()
     if "download" in sections:

@@ -280,8 +280,7 @@ class Trainer:
             total, count = 0.0, 0
             with _progress(len(train), f"epoch {epoch}/{epochs}", self.progress) as bar:
                 for x, y in train.epoch(epoch):
-                    targets = _targets(np.asarray(y), len(self.labels), self.loss)
-                    value = float(self._train_step(ms.Tensor(np.asarray(x, np.float32)), ms.Tensor(targets)).asnumpy())
+                    value = self.step(x, y)
                     if not math.isfinite(value):
                         raise TrainingError(f"the training loss became {value} in epoch {epoch}; lower the "
                                             f"learning rate (now {self.lr}) and start again")
@@ -296,6 +295,13 @@ class Trainer:
             self._save(epoch, history, best_epoch, fingerprint)
             self.log(_epoch_line(record, epochs))
         return TrainResult(history, best_epoch, self.run_dir / _checkpoint_name(best_epoch), start)
+
+    def step(self, x, y) -> float:
+        """One graph-mode Adam step on a batch (``y``: class indices or multi-hot rows); returns its loss."""
+        import mindspore as ms
+
+        targets = _targets(np.asarray(y), len(self.labels), self.loss)
+        return float(self._train_step(ms.Tensor(np.asarray(x, np.float32)), ms.Tensor(targets)).asnumpy())
 
     def predict(self, batches) -> tuple[np.ndarray, np.ndarray, float]:
         """``(targets, probabilities, mean loss)`` of the model, in evaluation mode, over ``batches`` in order."""

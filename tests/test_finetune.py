@@ -216,3 +216,18 @@ def test_tagging_a_network_in_memory_keeps_its_parameter_names(tmp_path):
     with Tagger.from_network(net, labels=["a", "b", "c"], backend="mindspore", workers=0) as tagger:
         tagger.tag([clip])
     assert list(net.parameters_dict()) == names  # so a checkpoint saved after embedding still loads
+
+
+def test_the_demo_runs_end_to_end_offline_and_says_its_audio_is_synthetic(tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "finetune.demo", "--clips-per-genre", "4", "--epochs", "2",
+                           "--folder", str(tmp_path / "demo")], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    assert "SYNTHETIC audio" in out and "not GTZAN results" in out
+    assert "NOTICE: the MagnaTagATune weights" in out  # not cached in the test's hub dir
+    assert "demo: test accuracy" in out and "demo: card " in out
+    assert len([line for line in out.splitlines() if line.startswith("demo: ") and ".wav: " in line]) == 2
+    assert check_card(next((tmp_path / "demo" / "run").glob("*.md"))) == []
