@@ -18,18 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .tagging import seeded_checkpoint
 from .timing import median_seconds
 
 _TARGET_HEAD_S = 180.0
-
-
-def _checkpoint(path: Path) -> Path:
-    import mindspore as ms
-
-    from fcn4 import FCN4, save_checkpoint
-
-    ms.set_seed(0)
-    return Path(save_checkpoint(FCN4(), path))
 
 
 def _finetune(corpus: Path, checkpoint: Path, out: Path, hub: Path) -> float:
@@ -56,7 +48,8 @@ def bench_finetune(n_per_genre: int = 100, folder: str = ".bench", full_batch: i
     print(f"corpus ready in {time.perf_counter() - began:.0f} s (not timed below): {corpus}")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        checkpoint = _checkpoint(tmp / "random_fcn4.ckpt")
+        checkpoint = tmp / "random_fcn4.ckpt"
+        seeded_checkpoint(checkpoint)
         cold = _finetune(corpus, checkpoint, tmp / "run1", tmp / "hub")
         metrics = json.loads((tmp / "run1" / "metrics.json").read_text())
         timing = metrics["timings"]

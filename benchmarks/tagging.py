@@ -32,7 +32,8 @@ def _clips(folder: Path, n: int) -> list[Path]:
             for i in range(n)]
 
 
-def _checkpoint(path: Path):
+def seeded_checkpoint(path: Path):
+    """A full-size FCN-4 of seeded random weights (realistic batch-norm statistics), saved at ``path``."""
     from fcn4 import FCN4, save_checkpoint
     import mindspore as ms
 
@@ -87,7 +88,7 @@ def bench_tagging(n_clips: int = 64, repeats: int = 3, batch_size: int = 4) -> N
         files = _clips(tmp / "clips", n_clips)
         print(f"tagging: {n_clips} synthesised 30 s clips at 22.05 kHz (wav) written in {time.perf_counter() - t0:.1f} s")
         ckpt = tmp / "fcn4_random.ckpt"
-        net = _checkpoint(ckpt)
+        net = seeded_checkpoint(ckpt)
         gflop = 2 * net.macs() / 1e9
         shape = (1, DEFAULT_FRONT_END.n_mels, DEFAULT_FRONT_END.n_frames)
         x = np.stack([DEFAULT_FRONT_END.clip(f) for f in files[:batch_size]])[:, None]

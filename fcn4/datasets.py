@@ -158,7 +158,7 @@ def gtzan(data_dir: Path, *, split: str, seed: int, fractions) -> LabelledDatase
                 files.setdefault(f"{genre}/{path.stem}", str(path))
     if split == "random":
         keys = sorted(files)
-        return _random(LabelledDataset, "gtzan", root, genres, [Item(files[k], genres.index(k.split("/")[0]))
+        return _random("gtzan", root, genres, [Item(files[k], genres.index(k.split("/")[0]))
                                                                 for k in keys], seed, fractions)
     splits, missing = {}, 0
     for name, entries in gtzan_filtered_split().items():
@@ -208,10 +208,8 @@ def folder(data_dir: Path, *, split: str, seed: int, fractions) -> LabelledDatas
                            "two labels")
     labels = tuple(files)
     items = [Item(path, index) for index, label in enumerate(labels) for path in files[label]]
-    dataset = _random(LabelledDataset, "folder", data_dir, labels, items, seed, fractions)
-    if empty:
-        dataset = _with_notes(dataset, f"label folders without audio files were left out: {', '.join(empty)}")
-    return dataset
+    notes = [f"label folders without audio files were left out: {', '.join(empty)}"] if empty else []
+    return _random("folder", data_dir, labels, items, seed, fractions, notes)
 
 
 def _gtzan_root(data_dir: Path, genres: Sequence[str]) -> Path:
@@ -232,13 +230,7 @@ def _gtzan_root(data_dir: Path, genres: Sequence[str]) -> Path:
         f"  get GTZAN from {GTZAN_URL} and pass the folder that holds genres_original/ as --data-dir")
 
 
-def _random(cls, name, root, labels, items: list[Item], seed, fractions) -> LabelledDataset:
+def _random(name, root, labels, items: list[Item], seed, fractions, notes=()) -> LabelledDataset:
     indices = stratified_split([i.label for i in items], fractions, seed)
     splits = {s: tuple(items[i] for i in indices[s]) for s in SPLITS}
-    return cls(name, str(root), tuple(labels), MappingProxyType(splits), "random")
-
-
-def _with_notes(dataset: LabelledDataset, *notes: str) -> LabelledDataset:
-    from dataclasses import replace
-
-    return replace(dataset, notes=dataset.notes + tuple(notes))
+    return LabelledDataset(name, str(root), tuple(labels), MappingProxyType(splits), "random", tuple(notes))

@@ -260,8 +260,6 @@ class Trainer:
         ``fingerprint`` (JSON-ready) describes what must not change between a run and its
         resumption (data, recipe); a resume with another fingerprint is refused, naming what differs.
         """
-        import mindspore as ms
-
         if epochs < 1:
             raise ValueError(f"epochs must be at least 1, got {epochs}")
         fingerprint = json.loads(json.dumps(dict(fingerprint or {}), default=str))

@@ -102,7 +102,7 @@ def run(config: FinetuneConfig, *, log: Callable[[str], None] = print,
     else:
         model = LogitsOf(net)
         batches = {s: PipelineBatches(data[s][0], data[s][1], config.batch_size, config.seed,
-                                      workers=_pipeline_workers(config)) for s in SPLITS}
+                                      workers=_pipeline_workers()) for s in SPLITS}
     trainable = sum(int(np.prod(p.shape)) for p in model.trainable_params())
     log(f"mode {config.mode}: training {trainable:,} values "
         f"({'the head' if blocks == 0 else 'every layer' if config.mode == 'full' else f'the last {blocks} conv block(s) and the head'}), "
@@ -169,15 +169,16 @@ def _embeddings(net, front_end, dataset, config, log, warn):
 
         computed = {}
         with Tagger.from_network(net, labels=dataset.labels, front_end=front_end, backend=config.backend,
-                                 workers=config.workers, batch_size=4) as tagger:
+                                 workers=config.workers) as tagger:
             for prediction in tagger.predict(missing, embeddings=True, progress=config.progress):
                 computed[prediction.path] = prediction
         for i, ((_, item), key) in enumerate(zip(items, keys)):
             prediction = computed.get(item.path)
             if found[i] is None and prediction is not None and key:
                 if prediction.ok:
-                    cache.put(key, prediction.embedding.astype(np.float32))
-                    found[i] = (prediction.embedding.astype(np.float32), None)
+                    embedding = prediction.embedding.astype(np.float32)
+                    cache.put(key, embedding)
+                    found[i] = (embedding, None)
                 else:
                     cache.put_error(key, prediction.error)
                     found[i] = (None, prediction.error)
@@ -244,7 +245,7 @@ def _collect(items, keys, found, warn):
     return per_split, skipped, digest.hexdigest()[:16]
 
 
-def _pipeline_workers(config) -> int:
+def _pipeline_workers() -> int:
     from fcn4.backends import cpu_count
 
     return max(1, min(4, cpu_count()))
