@@ -7,7 +7,7 @@ import sys
 from fcn4.datasets import DATASETS, SPLIT_METHODS
 from fcn4.training import LOSSES
 
-from .config import PUBLISH_TARGETS, FinetuneConfig, read_config_file
+from .config import PUBLISH_TARGETS, ConfigError, FinetuneConfig, read_config_file
 
 __all__ = ["build_parser", "main", "resolve_config"]
 
@@ -69,6 +69,9 @@ def resolve_config(args: argparse.Namespace) -> FinetuneConfig:
         saved = out / "config.yaml"
         if saved.is_file():
             values = {**values, **read_config_file(saved)}
+        elif "data_dir" not in flags and config.data_dir is None:
+            raise ConfigError(f"nothing to resume in {out}: it has no config.yaml; check --out, or pass --data-dir "
+                              "to start a run there")
     values.update(flags)
     values["resume"] = bool(flags.get("resume"))
     return FinetuneConfig.from_mapping(values)
@@ -81,7 +84,6 @@ def main(argv=None) -> int:
     from fcn4.training import TrainingError
     from fcn4.weights import WeightsUnavailable
 
-    from .config import ConfigError
     from .recipe import run
 
     args = build_parser().parse_args(argv)

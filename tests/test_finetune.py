@@ -207,6 +207,8 @@ def test_bad_settings_and_data_folders_get_clear_errors(tmp_path, capsys):
     bad.write_text("learning_rate: 0.1\n")
     assert main(["--config", str(bad)]) == 2
     assert f"{bad}: unknown setting(s) learning_rate" in capsys.readouterr().err
+    assert main(["--out", str(tmp_path / "never_ran"), "--resume"]) == 2
+    assert f"nothing to resume in {tmp_path / 'never_ran'}: it has no config.yaml" in capsys.readouterr().err
 
 
 def test_tagging_a_network_in_memory_keeps_its_parameter_names(tmp_path):
