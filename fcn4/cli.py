@@ -1,4 +1,5 @@
-"""Command line: ``python -m fcn4 {demo,info,tag,embed,fetch,card}`` (also installed as ``fcn4``)."""
+"""Command line: ``python -m fcn4 {demo,info,tag,embed,fetch,card,prepare,train,evaluate,export}``
+(also installed as ``fcn4``)."""
 from __future__ import annotations
 
 import argparse
@@ -219,6 +220,81 @@ def _card_publish(args) -> int:
     return 0
 
 
+def _log(line: str) -> None:
+    from tqdm import tqdm
+
+    tqdm.write(line, file=sys.stderr)
+
+
+def _warn(line: str) -> None:
+    _log(f"warning: {line}")
+
+
+def _prepare(args) -> int:
+    from .prepare import PrepareConfig, prepare
+
+    config = PrepareConfig(data_dir=args.data_dir, out=args.out, dataset=args.dataset, split=args.split,
+                           seed=args.seed, workers=args.workers, shard_size=args.shard_size,
+                           min_seconds=args.min_seconds, progress=args.progress)
+    result = prepare(config, log=_log, warn=_warn)
+    return 0
+
+
+def _train(args) -> int:
+    from .recipe import TrainConfig, train
+
+    config = TrainConfig(features=args.features, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                         pretrained=args.pretrained, out=args.out, name=args.name, resume=args.resume, seed=args.seed,
+                         select=args.select, amp_level=args.amp_level, loss_scale=args.loss_scale,
+                         in_classes=tuple(int(x) for x in args.in_classes.split(",")) if args.in_classes else None,
+                         workers=args.workers, progress=args.progress)
+    try:
+        train(config, log=_log, warn=_warn)
+    except KeyboardInterrupt:
+        print(f"fcn4 train: interrupted; finished epochs are saved in {config.run_dir}; continue with the same "
+              "command and --resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _evaluate(args) -> int:
+    import json
+
+    from .recipe import evaluate
+
+    result = evaluate(args.weights, args.features, split=args.split, batch_size=args.batch_size,
+                      workers=args.workers, log=_log)
+    text = json.dumps(result, indent=1) + "\n"
+    if args.json:
+        from ._atomic import write_text_atomic
+
+        write_text_atomic(args.json, text)
+        _log(f"metrics written to {args.json}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _export(args) -> int:
+    from .audio import DEFAULT_FRONT_END
+    from .export import export_network
+    from .warm_start import build_network
+
+    backbone = build_network(args.weights, None, keep_head=True)
+    if not backbone.pretrained:
+        raise ValueError("--weights none: export takes trained weights (a hub uid, a card or a .ckpt)")
+    net = backbone.network
+    if args.logits:
+        net.output = "logits"
+    front_end = backbone.front_end if backbone.pretrained else DEFAULT_FRONT_END
+    path = export_network(net, args.out, file_format=args.format, batch_size=args.batch_size,
+                          n_mels=front_end.n_mels, n_frames=args.frames or front_end.n_frames)
+    _log(f"exported {args.weights} as {args.format.upper()} to {path} (input [{args.batch_size}, 1, "
+         f"{front_end.n_mels}, {args.frames or front_end.n_frames}] log-mel, output "
+         f"{'logits' if args.logits else 'tag probabilities'} [{args.batch_size}, {net.num_classes}])")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fcn4", description="FCN-4 music auto-tagging for MindSpore")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -322,6 +398,65 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("--strict", action="store_true", help="refuse datasets that are not on the hub's list")
     publish.add_argument("--no-install", action="store_true", help="do not put the checkpoint in the cache")
     publish.set_defaults(run=_card_publish)
+    from .datasets import SPLITS
+    from .export import EXPORT_FORMATS
+    from .mtat import MTAT_SPLIT_METHODS
+    from .prepare import PREPARE_DATASETS
+    from .training import AMP_LEVELS
+
+    prep = commands.add_parser("prepare", help="audio of a dataset -> log-mel features in MindRecord shards "
+                                                "(resumable; unusable files listed in report.json)")
+    prep.add_argument("--dataset", choices=PREPARE_DATASETS, default="mtat", help="default mtat (MagnaTagATune)")
+    prep.add_argument("--data-dir", required=True, help="the folder holding annotations_final.csv and the audio "
+                                                        "folders 0 ... f (MagnaTagATune)")
+    prep.add_argument("--out", required=True, metavar="FEATURES", help="the feature folder to write (or finish)")
+    prep.add_argument("--split", choices=MTAT_SPLIT_METHODS, default="folders",
+                      help="folders (default): 0-b train, c valid, d-f test; random: seeded, same sizes")
+    prep.add_argument("--seed", type=int, default=0, help="seed of the random split")
+    prep.add_argument("--workers", type=int, default=None, help="decoding processes (default: one per two CPUs)")
+    prep.add_argument("--shard-size", type=int, default=256, help="clips per MindRecord shard (default 256)")
+    prep.add_argument("--min-seconds", type=float, default=None,
+                      help="skip shorter files instead of padding them (default: half a clip, 14.56 s)")
+    prep.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    prep.set_defaults(run=_prepare)
+
+    tr = commands.add_parser("train", help="train FCN-4 on prepared features (data-parallel under msrun)")
+    tr.add_argument("--features", required=True, help="a folder written by fcn4 prepare")
+    tr.add_argument("--epochs", type=int, default=10, help="default 10")
+    tr.add_argument("--batch-size", type=int, default=32, help="clips per step and process (default 32)")
+    tr.add_argument("--lr", type=float, default=5e-4, help="Adam's learning rate (default 5e-4)")
+    tr.add_argument("--pretrained", default="none", help="none (default: random weights), a hub uid, a card or a .ckpt")
+    tr.add_argument("--out", default=None, help="run folder (default runs/<features folder name>)")
+    tr.add_argument("--name", default=None, help="file name of the trained network (default fcn4_<features name>)")
+    tr.add_argument("--resume", action="store_true", help="continue the run in --out from its last finished epoch")
+    tr.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the shuffling")
+    tr.add_argument("--select", choices=("roc_auc", "pr_auc", "loss"), default="roc_auc",
+                    help="valid metric that picks the best epoch (default roc_auc)")
+    tr.add_argument("--amp-level", choices=AMP_LEVELS, default="O0",
+                    help="mixed precision (default O0: none; others use a fixed loss scale; for GPU/Ascend)")
+    tr.add_argument("--loss-scale", type=float, default=1024.0, help="fixed loss scale with mixed precision (default 1024)")
+    tr.add_argument("--in-classes", default=None, help="widths of a network trained from scratch, e.g. 1,128,384,768,2048")
+    tr.add_argument("--workers", type=int, default=2, help="MindDataset reading threads (default 2)")
+    tr.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    tr.set_defaults(run=_train)
+
+    ev = commands.add_parser("evaluate", help="exact macro ROC-AUC and PR-AUC of weights on prepared features")
+    ev.add_argument("--weights", required=True, help="hub uid, card or .ckpt")
+    ev.add_argument("--features", required=True, help="a folder written by fcn4 prepare")
+    ev.add_argument("--split", choices=SPLITS, default="test", help="default test")
+    ev.add_argument("--batch-size", type=int, default=8, help="clips per network call (default 8)")
+    ev.add_argument("--workers", type=int, default=2, help="MindDataset reading threads (default 2)")
+    ev.add_argument("--json", default=None, metavar="FILE", help="write the metrics here (default: stdout)")
+    ev.set_defaults(run=_evaluate)
+
+    ex = commands.add_parser("export", help="export FCN-4 with its weights for serving (MindIR by default)")
+    ex.add_argument("--weights", required=True, help="hub uid, card or .ckpt")
+    ex.add_argument("--format", type=str.upper, choices=EXPORT_FORMATS, default="MINDIR", help="default MINDIR")
+    ex.add_argument("--out", required=True, help="the file to write (model.mindir, model.onnx)")
+    ex.add_argument("--batch-size", type=int, default=1, help="the graph's batch size (default 1)")
+    ex.add_argument("--frames", type=int, default=None, help="input frames (default: the front end's, 1366)")
+    ex.add_argument("--logits", action="store_true", help="output logits instead of probabilities")
+    ex.set_defaults(run=_export)
     return parser
 
 
@@ -329,6 +464,7 @@ def main(argv=None) -> int:
     from .backends import BackendError
     from .cards import CardError
     from .checkpoint import CheckpointError
+    from .training import TrainingError
     from .weights import WeightsUnavailable
 
     args = build_parser().parse_args(argv)
@@ -340,7 +476,8 @@ def main(argv=None) -> int:
         warnings.showwarning = show_warning
         try:
             return args.run(args)
-        except (CardError, CheckpointError, WeightsUnavailable, BackendError, ValueError, OSError) as exc:
+        except (CardError, CheckpointError, WeightsUnavailable, BackendError, TrainingError, ValueError,
+                OSError) as exc:
             print(f"fcn4 {args.command}: error: {exc}", file=sys.stderr)
             return 2
 

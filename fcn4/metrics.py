@@ -1,9 +1,11 @@
-"""Exact evaluation metrics (scikit-learn) for classifiers, and the confusion matrix as text or PNG.
+"""Exact evaluation metrics (scikit-learn) for classifiers and taggers, and the confusion matrix
+as text or PNG.
 
 ROC-AUC is the exact macro average of one-vs-rest ROC-AUCs (``sklearn.metrics.roc_auc_score``),
-not the histogram-binned approximation of the MindSpore zoo's eval. A class without both
-positives and negatives in the evaluated set has no ROC-AUC: it is named and left out of the
-mean, never turned into a NaN or a crash.
+not the histogram-binned approximation of the MindSpore zoo's eval; PR-AUC is the macro average
+precision (``sklearn.metrics.average_precision_score``), as music-tagging papers report it. A
+class without both positives and negatives in the evaluated set has neither: it is named and
+left out of the mean, never turned into a NaN or a crash.
 """
 from __future__ import annotations
 
@@ -12,7 +14,29 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["classification_metrics", "macro_roc_auc", "confusion_text", "save_confusion_png"]
+__all__ = ["classification_metrics", "tagging_metrics", "tagging_table", "macro_roc_auc", "per_label_scores", "confusion_text", "save_confusion_png"]
+
+
+def per_label_scores(targets: np.ndarray, scores: np.ndarray, labels: Sequence[str],
+                     metric: str = "roc_auc") -> tuple[float | None, dict, list]:
+    """``(macro mean, per-label value, labels left out)`` of ``roc_auc`` or ``pr_auc``.
+
+    ``targets`` are 0/1 ``[N, C]``, ``scores`` ``[N, C]``. A label whose column is all 0 or all 1
+    has no value: it is left out of the mean and listed.
+    """
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    score = {"roc_auc": roc_auc_score, "pr_auc": average_precision_score}[metric]
+    targets, scores = np.asarray(targets), np.asarray(scores)
+    per_label, left_out = {}, []
+    for c, label in enumerate(labels):
+        column = targets[:, c]
+        if column.min() == column.max():
+            left_out.append(label)
+            continue
+        per_label[label] = float(score(column, scores[:, c]))
+    mean = float(np.mean(list(per_label.values()))) if per_label else None
+    return mean, per_label, left_out
 
 
 def macro_roc_auc(targets: np.ndarray, scores: np.ndarray, labels: Sequence[str]) -> tuple[float | None, dict, list]:
@@ -26,17 +50,65 @@ def macro_roc_auc(targets: np.ndarray, scores: np.ndarray, labels: Sequence[str]
     >>> round(mean, 3), left_out
     (0.75, [])
     """
-    from sklearn.metrics import roc_auc_score
+    return per_label_scores(targets, scores, labels, "roc_auc")
 
-    per_label, left_out = {}, []
-    for c, label in enumerate(labels):
-        column = targets[:, c]
-        if column.min() == column.max():
-            left_out.append(label)
-            continue
-        per_label[label] = float(roc_auc_score(column, scores[:, c]))
-    mean = float(np.mean(list(per_label.values()))) if per_label else None
-    return mean, per_label, left_out
+
+def tagging_metrics(targets, probabilities, labels: Sequence[str], loss: float | None = None) -> dict:
+    """Macro ROC-AUC and PR-AUC of a multi-label tagger, with a per-tag table.
+
+    Parameters
+    ----------
+    targets : array of 0/1, shape (N, C)
+    probabilities : array, shape (N, C)
+    labels : sequence of str
+        Tag names in output order.
+
+    Returns
+    -------
+    dict
+        JSON-ready: ``roc_auc`` and ``pr_auc`` (macro means over the tags that have both
+        positives and negatives; None if none has), ``per_tag`` (``roc_auc``, ``pr_auc``,
+        ``positives`` per tag; None where undefined), ``left_out`` (tags without positives or
+        without negatives), ``support`` and ``loss`` if given.
+
+    Examples
+    --------
+    >>> t = np.array([[1, 0, 0], [0, 1, 0], [1, 1, 0]])
+    >>> p = np.array([[.9, .2, .1], [.3, .8, .2], [.7, .6, .3]])
+    >>> m = tagging_metrics(t, p, ["rock", "jazz", "choral"])
+    >>> m["roc_auc"], m["pr_auc"], m["left_out"]
+    (1.0, 1.0, ['choral'])
+    """
+    targets = np.asarray(targets)
+    probabilities = np.asarray(probabilities, np.float64)
+    if len(targets) == 0:
+        raise ValueError("no examples to evaluate: the split is empty")
+    if targets.shape != probabilities.shape or targets.shape[1] != len(labels):
+        raise ValueError(f"targets and probabilities must both be [N, {len(labels)}], got {targets.shape} "
+                         f"and {probabilities.shape}")
+    roc, roc_per_tag, left_out = per_label_scores(targets, probabilities, labels, "roc_auc")
+    pr, pr_per_tag, _ = per_label_scores(targets, probabilities, labels, "pr_auc")
+    positives = targets.sum(axis=0)
+    result = {
+        "roc_auc": roc, "pr_auc": pr, "support": int(len(targets)), "left_out": left_out,
+        "per_tag": {label: {"roc_auc": roc_per_tag.get(label), "pr_auc": pr_per_tag.get(label),
+                            "positives": int(positives[c])} for c, label in enumerate(labels)},
+    }
+    if loss is not None:
+        result = {"loss": float(loss), **result}
+    return result
+
+
+def tagging_table(metrics: dict, labels: Sequence[str]) -> str:
+    """The per-tag table of :func:`tagging_metrics`, tags in output order."""
+    width = max(len(label) for label in labels)
+    lines = [f"{'tag':<{width}}  ROC-AUC  PR-AUC  positives"]
+    for label in labels:
+        row = metrics["per_tag"][label]
+        roc = "n/a" if row["roc_auc"] is None else f"{row['roc_auc']:.4f}"
+        pr = "n/a" if row["pr_auc"] is None else f"{row['pr_auc']:.4f}"
+        lines.append(f"{label:<{width}}  {roc:>7}  {pr:>6}  {row['positives']:9d}")
+    return "\n".join(lines)
 
 
 def classification_metrics(y_true, probabilities, labels: Sequence[str], loss: float | None = None) -> dict:

@@ -29,12 +29,16 @@ from pathlib import Path
 import numpy as np
 
 from ._atomic import write_text_atomic
+from .parallel import SINGLE, World
 
-__all__ = ["LOSSES", "ArrayBatches", "PipelineBatches", "Trainer", "EpochRecord", "TrainingError",
-           "LogitsOf", "probabilities_from_logits", "loss_from_logits"]
+__all__ = ["LOSSES", "AMP_LEVELS", "ArrayBatches", "PipelineBatches", "Trainer", "EpochRecord", "TrainingError",
+           "LogitsOf", "probabilities_from_logits", "loss_from_logits", "predict_logits", "epoch_order",
+           "batch_count"]
 
 #: ``bce``: sigmoid + binary cross-entropy per class (the seeds' recipe); ``ce``: softmax cross-entropy.
 LOSSES = ("bce", "ce")
+#: MindSpore's mixed-precision levels; any but ``O0`` trains with a fixed loss scale (the zoo's 1024).
+AMP_LEVELS = ("O0", "O1", "O2", "O3")
 STATE_FILE = "train_state.json"
 CHECKPOINTS = "checkpoints"
 
@@ -47,6 +51,8 @@ class TrainingError(RuntimeError):
 class ArrayBatches:
     """Examples held in memory, in batches; shuffled per epoch by ``(seed, epoch)``.
 
+    Under data parallelism each rank takes its ``world.shard`` of every epoch.
+
     Examples
     --------
     >>> batches = ArrayBatches(np.zeros((5, 3), np.float32), np.arange(5), batch_size=2)
@@ -54,16 +60,17 @@ class ArrayBatches:
     (3, [[0, 1], [2, 3], [4]])
     """
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int = 0):
+    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int = 0, world: World = SINGLE):
         if len(x) != len(y) or len(x) == 0:
             raise ValueError(f"need as many targets as examples, and at least one: got {len(x)} and {len(y)}")
         self.x, self.y, self.batch_size, self.seed = np.asarray(x), np.asarray(y), int(batch_size), seed
+        self.world = world
 
     def __len__(self) -> int:
-        return math.ceil(len(self.y) / self.batch_size)
+        return batch_count(len(self.y), self.batch_size, self.world)
 
     def epoch(self, epoch: int, shuffle: bool = True) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        order = _order(len(self.y), self.seed, epoch, shuffle)
+        order = epoch_order(len(self.y), self.seed, epoch, shuffle, self.world)
         for start in range(0, len(order), self.batch_size):
             chosen = order[start:start + self.batch_size]
             yield self.x[chosen], self.y[chosen]
@@ -77,18 +84,19 @@ class PipelineBatches:
     """
 
     def __init__(self, load: Callable[[int], np.ndarray], y: np.ndarray, batch_size: int, seed: int = 0,
-                 workers: int = 2):
+                 workers: int = 2, world: World = SINGLE):
         if len(y) == 0:
             raise ValueError("no examples to train or evaluate on")
         self.load, self.y, self.batch_size, self.seed, self.workers = load, np.asarray(y), int(batch_size), seed, workers
+        self.world = world
 
     def __len__(self) -> int:
-        return math.ceil(len(self.y) / self.batch_size)
+        return batch_count(len(self.y), self.batch_size, self.world)
 
     def epoch(self, epoch: int, shuffle: bool = True) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         import mindspore.dataset as ds
 
-        order = _order(len(self.y), self.seed, epoch, shuffle)
+        order = epoch_order(len(self.y), self.seed, epoch, shuffle, self.world)
         dataset = ds.GeneratorDataset(_Examples(self.load, self.y), ["x", "y"], sampler=order.tolist(),
                                       num_parallel_workers=max(1, self.workers), python_multiprocessing=False)
         dataset = dataset.batch(self.batch_size, drop_remainder=False)
@@ -109,8 +117,14 @@ class _Examples:
         return np.asarray(self.load(int(index)), np.float32), self.y[index]
 
 
-def _order(n: int, seed: int, epoch: int, shuffle: bool) -> np.ndarray:
-    return np.random.default_rng([seed, epoch]).permutation(n) if shuffle else np.arange(n)
+def epoch_order(n: int, seed: int, epoch: int, shuffle: bool, world: World = SINGLE) -> np.ndarray:
+    """This rank's examples of an epoch, in order: one permutation per ``(seed, epoch)`` shared by all ranks."""
+    return world.shard(np.random.default_rng([seed, epoch]).permutation(n) if shuffle else np.arange(n))
+
+
+def batch_count(n: int, batch_size: int, world: World = SINGLE) -> int:
+    """Batches per epoch on each rank (all ranks have as many)."""
+    return math.ceil(math.ceil(n / world.size) / batch_size)
 
 
 # ---------------------------------------------------------------------------- losses, outputs
@@ -210,11 +224,18 @@ class Trainer:
         A progress bar per epoch on stderr; default: when stderr is a terminal.
     log : callable
         Receives one line per epoch.
+    world : World
+        This process's place among data-parallel ranks (:func:`fcn4.parallel.init_world`):
+        gradients are averaged over the ranks, and only rank 0 writes files and logs.
+    amp_level : {'O0', 'O1', 'O2', 'O3'}
+        Mixed precision (``mindspore.amp.auto_mixed_precision``); any level but ``O0`` scales
+        the loss by the fixed ``loss_scale`` (the zoo's 1024) so float16 gradients do not vanish.
     """
 
     def __init__(self, model, *, labels: Sequence[str], run_dir, loss: str = "bce", lr: float = 5e-4,
                  metrics: Callable | None = None, select: str = "accuracy", progress: bool | None = None,
-                 log: Callable[[str], None] = print):
+                 log: Callable[[str], None] = print, world: World = SINGLE, amp_level: str = "O0",
+                 loss_scale: float = 1024.0):
         import mindspore as ms
         from mindspore import nn
 
@@ -222,9 +243,12 @@ class Trainer:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
         if not lr > 0:
             raise ValueError(f"the learning rate must be positive, got {lr}")
+        if amp_level not in AMP_LEVELS:
+            raise ValueError(f"amp_level must be one of {', '.join(AMP_LEVELS)}, got {amp_level!r}")
         self.model, self.labels, self.loss, self.lr = model, tuple(labels), loss, float(lr)
-        self.run_dir = Path(run_dir)
-        self.select, self.progress, self.log = select, progress, log
+        self.run_dir, self.world = Path(run_dir), world
+        self.select, self.log = select, log if world.main else (lambda line: None)
+        self.progress = progress if world.main else False
         if metrics is None:
             from .metrics import classification_metrics
 
@@ -235,17 +259,23 @@ class Trainer:
             raise TrainingError("the model has no trainable parameters: nothing to train")
         self.optimizer = nn.Adam(params, learning_rate=self.lr)
         loss_cell = nn.BCEWithLogitsLoss() if loss == "bce" else nn.CrossEntropyLoss()
+        scale = 1.0
+        if amp_level != "O0":
+            ms.amp.auto_mixed_precision(model, amp_level)
+            scale = float(loss_scale)
 
         def forward(x, y):
-            return loss_cell(model(x), y)
+            return loss_cell(model(x).astype(ms.float32), y) * scale
 
         gradients = ms.value_and_grad(forward, None, self.optimizer.parameters)
+        reducer = world.gradient_reducer(self.optimizer.parameters) or _unchanged
+        unscale = ms.amp.StaticLossScaler(scale).unscale if scale != 1.0 else _unchanged
 
         @ms.jit
         def train_step(x, y):
             value, grads = gradients(x, y)
-            self.optimizer(grads)
-            return value
+            self.optimizer(reducer(unscale(grads)))
+            return value / scale
 
         @ms.jit
         def infer(x):
@@ -285,8 +315,10 @@ class Trainer:
                     total, count = total + value * len(y), count + len(y)
                     bar.set_postfix(loss=f"{total / count:.4f}", refresh=False)
                     bar.update()
+            # Each rank's batch-norm statistics followed its own batches: all ranks take their mean.
+            self.world.average_parameters(_moving_statistics(self.model))
             metrics = self.evaluate(valid)
-            record = EpochRecord(epoch, total / count, metrics, round(time.perf_counter() - began, 3))
+            record = EpochRecord(epoch, self.world.mean(total / count), metrics, round(time.perf_counter() - began, 3))
             record.best = best_epoch == 0 or self._better(record, history[best_epoch - 1])
             best_epoch = epoch if record.best else best_epoch
             history.append(record)
@@ -302,15 +334,15 @@ class Trainer:
         return float(self._train_step(ms.Tensor(np.asarray(x, np.float32)), ms.Tensor(targets)).asnumpy())
 
     def predict(self, batches) -> tuple[np.ndarray, np.ndarray, float]:
-        """``(targets, probabilities, mean loss)`` of the model, in evaluation mode, over ``batches`` in order."""
-        import mindspore as ms
+        """``(targets, probabilities, mean loss)`` of the model, in evaluation mode, over ``batches`` in order.
 
+        Under data parallelism each rank predicts its share, and every rank gets all of them.
+        """
         self.model.set_train(False)
-        logits, targets = [], []
-        for x, y in batches.epoch(0, shuffle=False):
-            logits.append(self._infer(ms.Tensor(np.asarray(x, np.float32))).asnumpy())
-            targets.append(np.asarray(y))
-        logits, targets = np.concatenate(logits), np.concatenate(targets)
+        targets, logits = predict_logits(self._infer, batches)
+        n = len(batches.y)
+        logits = self.world.gather(logits, n)
+        targets = self.world.gather(targets, n).astype(targets.dtype)
         return targets, probabilities_from_logits(logits, self.loss), loss_from_logits(logits, targets, self.loss)
 
     def evaluate(self, batches) -> dict:
@@ -348,6 +380,11 @@ class Trainer:
         return new > old or (new == old and record.valid["loss"] < best.valid["loss"])
 
     def _save(self, epoch: int, history: list[EpochRecord], best_epoch: int, fingerprint: dict) -> None:
+        if self.world.main:
+            self._write(epoch, history, best_epoch, fingerprint)
+        self.world.barrier()  # the other ranks may read the checkpoint next (the best one, at the end)
+
+    def _write(self, epoch: int, history: list[EpochRecord], best_epoch: int, fingerprint: dict) -> None:
         from .checkpoint import save_checkpoint
 
         import mindspore as ms
@@ -386,6 +423,25 @@ class Trainer:
         return state
 
 
+def predict_logits(infer: Callable, batches) -> tuple[np.ndarray, np.ndarray]:
+    """``(targets, logits)`` of ``infer`` (a batch -> logits function) over ``batches`` in order."""
+    import mindspore as ms
+
+    logits, targets = [], []
+    for x, y in batches.epoch(0, shuffle=False):
+        logits.append(infer(ms.Tensor(np.asarray(x, np.float32))).asnumpy())
+        targets.append(np.asarray(y))
+    return np.concatenate(targets), np.concatenate(logits)
+
+
+def _unchanged(grads):
+    return grads
+
+
+def _moving_statistics(model) -> list:
+    return [p for name, p in model.parameters_and_names() if name.endswith(("moving_mean", "moving_variance"))]
+
+
 def _checkpoint_name(epoch: int) -> str:
     return f"{CHECKPOINTS}/epoch-{epoch:03d}.ckpt"
 
@@ -394,7 +450,7 @@ def _epoch_line(record: EpochRecord, epochs: int) -> str:
     valid = record.valid
     parts = [f"epoch {record.epoch:>2}/{epochs}", f"train loss {record.train_loss:.4f}",
              f"valid loss {valid['loss']:.4f}"]
-    for key, name in (("accuracy", "accuracy"), ("roc_auc", "ROC-AUC")):
+    for key, name in (("accuracy", "accuracy"), ("roc_auc", "ROC-AUC"), ("pr_auc", "PR-AUC")):
         if key in valid:
             parts.append(f"{name} {'n/a' if valid[key] is None else format(valid[key], '.4f')}")
     parts.append(f"{record.seconds:.1f} s")

@@ -21,10 +21,11 @@ from fcn4._atomic import write_text_atomic
 from fcn4.datasets import SPLITS, LabelledDataset, read_dataset
 from fcn4.metrics import confusion_text, save_confusion_png
 from fcn4.training import STATE_FILE, ArrayBatches, LogitsOf, PipelineBatches, Trainer
+from fcn4.warm_start import build_network, network_arguments
 
 from .cache import FeatureCache, content_keys, front_end_key
 from .config import ConfigError, FinetuneConfig, trainable_blocks
-from .model import build_network, fold_standardisation, network_arguments, standardised_head
+from .model import fold_standardisation, standardised_head
 
 __all__ = ["run", "RunResult", "Skipped"]
 
