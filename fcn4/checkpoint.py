@@ -18,7 +18,7 @@ import numpy as np
 # catches) and architecture() import in a fraction of a second.
 
 __all__ = ["CheckpointError", "LoadReport", "read_checkpoint", "load_checkpoint", "save_checkpoint",
-           "architecture"]
+           "architecture", "assign"]
 
 
 class CheckpointError(ValueError):
@@ -111,9 +111,21 @@ def load_checkpoint(net, source, *, skip_head: bool = False) -> LoadReport:
     if missing or mismatched:
         raise CheckpointError(label, _misfit_message(net, missing, mismatched))
     for name, value in values.items():
-        params[name].set_data(ms.Tensor(value, dtype=params[name].dtype))
+        assign(params[name], value)
     ignored = tuple(sorted(set(entries) - set(params)))
     return LoadReport(label, tuple(values), ignored, tuple(skipped))
+
+
+def assign(param, value) -> None:
+    """Write ``value`` into ``param``'s own memory.
+
+    MindSpore 2.10's compiled graphs (``ms.jit`` steps) keep the memory a parameter had when they
+    were compiled: ``Parameter.set_data`` (and ``load_param_into_net``) give the parameter new
+    memory, which those graphs never read or update again. Copying in place keeps them in step.
+    """
+    import mindspore as ms
+
+    param.copy_(ms.Tensor(_to_numpy(value), dtype=param.dtype))
 
 
 def save_checkpoint(net, path, *, extra: Mapping | None = None) -> str:

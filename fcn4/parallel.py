@@ -77,11 +77,10 @@ class World:
         """Replace each parameter by its mean over the ranks (batch-norm statistics)."""
         if self.size == 1:
             return
-        import mindspore as ms
+        from .checkpoint import assign
 
         for param in parameters:
-            value = _all_sum(param.asnumpy().astype(np.float64)) / self.size
-            param.set_data(ms.Tensor(value.astype(param.asnumpy().dtype)))
+            assign(param, _all_sum(param.asnumpy().astype(np.float64)) / self.size)
 
     def barrier(self) -> None:
         """Wait until every rank gets here (after rank 0 writes what the others read)."""

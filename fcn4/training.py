@@ -354,6 +354,8 @@ class Trainer:
         """Load a checkpoint this trainer wrote (the model, and the optimizer's state if asked)."""
         import mindspore as ms
 
+        from .checkpoint import assign
+
         path = os.fspath(checkpoint)
         try:
             entries = ms.load_checkpoint(path)
@@ -368,7 +370,14 @@ class Trainer:
                 raise TrainingError(f"the training checkpoint {path} lacks {', '.join(missing[:5])}"
                                     f"{' ...' if len(missing) > 5 else ''}: it was written for another model or "
                                     "mode; start the run again in another --out")
-            ms.load_param_into_net(cell, {k: entries[k] for k in wanted}, strict_load=True)
+            params = cell.parameters_dict()
+            misfits = [f"{k} (file {tuple(entries[k].shape)}, now {tuple(p.shape)})" for k, p in params.items()
+                       if tuple(entries[k].shape) != tuple(p.shape)]
+            if misfits:
+                raise TrainingError(f"the training checkpoint {path} does not fit the model: {'; '.join(misfits[:3])}; "
+                                    "start the run again in another --out")
+            for name, param in params.items():
+                assign(param, entries[name])  # in place: the compiled steps keep reading this memory
 
     # -------------------------------------------------------------------------- internals
     def _better(self, record: EpochRecord, best: EpochRecord) -> bool:

@@ -40,7 +40,7 @@ def fold_standardisation(head) -> None:
     Afterwards ``head.dense(x)`` equals what ``head(x)`` gave: ``W' = W * scale`` and
     ``b' = b - W' @ mean``.
     """
-    import mindspore as ms
+    from fcn4.checkpoint import assign
 
     dense = head.dense
     weight = dense.weight.asnumpy().astype(np.float64)
@@ -48,7 +48,7 @@ def fold_standardisation(head) -> None:
     mean = head.feature_mean.asnumpy().astype(np.float64)
     folded = weight * scale[None, :]
     bias = dense.bias.asnumpy().astype(np.float64) - folded @ mean
-    dense.weight.set_data(ms.Tensor(folded.astype(np.float32)))
-    dense.bias.set_data(ms.Tensor(bias.astype(np.float32)))
-    head.feature_mean.set_data(ms.Tensor(np.zeros_like(mean, np.float32)))
-    head.feature_scale.set_data(ms.Tensor(np.ones_like(scale, np.float32)))
+    assign(dense.weight, folded)
+    assign(dense.bias, bias)
+    assign(head.feature_mean, np.zeros_like(mean))
+    assign(head.feature_scale, np.ones_like(scale))

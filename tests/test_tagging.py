@@ -188,6 +188,37 @@ def test_a_decoder_crash_names_the_file_and_spares_the_rest(music):
     assert "decoder crashed" in results[1].error
 
 
+_INTERRUPTED_STREAMS = """
+import contextlib, sys
+from fcn4.audio import DEFAULT_FRONT_END
+from fcn4.decoding import DecodeJob, DecodePool
+if __name__ == "__main__":
+    jobs = [DecodeJob(path, DEFAULT_FRONT_END) for path in sys.argv[1:]] * 4
+    for _ in range(6):
+        try:
+            with DecodePool(2) as pool, contextlib.closing(pool.stream(jobs, 4)) as stream:
+                for i, _ in enumerate(stream):
+                    if i == 3:
+                        raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            pass
+    print("exiting")
+"""
+
+
+def test_a_program_that_stops_reading_a_stream_still_exits(music, tmp_path):
+    """Pools closed while results are in flight (Ctrl-C, a failed write) leave nothing behind that blocks exit."""
+    import subprocess
+    import sys
+
+    _, files = music
+    script = tmp_path / "interrupted.py"
+    script.write_text(_INTERRUPTED_STREAMS)
+    done = subprocess.run([sys.executable, str(script), *files.values()], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert done.returncode == 0 and "exiting" in done.stdout, done.stderr[-2000:]
+
+
 def test_labels_follow_a_checkpoint_with_another_head(tmp_path):
     net = randomise(FCN4(**SMALL, num_classes=10), seed=4)
     ckpt = save_checkpoint(net, tmp_path / "genres.ckpt")
