@@ -117,11 +117,12 @@ class FCN4(nn.Cell):
                 f"FCN4 takes input [N, {self.in_classes[0]}, mels, frames] with at least "
                 f"{self.min_input_size} (mels, frames), got {shape}; pad short clips "
                 f"(the front end's fit() does) or use a longer excerpt")
-        x = self.pool1(self.relu(self.bn1(self.conv1(x))))
-        x = self.pool2(self.relu(self.bn2(self.conv2(x))))
-        x = self.pool3(self.relu(self.bn3(self.conv3(x))))
-        x = self.relu(self.bn4(self.conv4(x)))
-        return ops.amax(x, (2, 3))
+        # ReLU after each pool: max and ReLU commute exactly, and ReLU (and its gradient) then
+        # runs on the pooled map, 8 to 24 times smaller.
+        x = self.relu(self.pool1(self.bn1(self.conv1(x))))
+        x = self.relu(self.pool2(self.bn2(self.conv2(x))))
+        x = self.relu(self.pool3(self.bn3(self.conv3(x))))
+        return self.relu(ops.amax(self.bn4(self.conv4(x)), (2, 3)))
 
     def embed(self, x):
         """Alias of :meth:`forward_features`: the 2048-d FCN-4 embedding of each input."""

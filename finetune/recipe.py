@@ -5,6 +5,10 @@ path (:class:`fcn4.Tagger`) and caches the embeddings; ``full`` and ``last-N`` d
 once into cached log-mel inputs (parallel decoding processes) that MindSpore's dataset pipeline
 shuffles and batches for graph-mode training steps. Both caches are keyed by the audio content
 (see :mod:`finetune.cache`), so a second run does no audio work at all.
+
+Launched by ``msrun``, a run is data-parallel (:mod:`fcn4.parallel`): the ranks share out the
+clips still to decode or embed, then each trains on its share of every batch with the gradients
+averaged; rank 0 alone writes the run folder, the checkpoint and the card.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ import numpy as np
 from fcn4._atomic import write_text_atomic
 from fcn4.datasets import SPLITS, LabelledDataset, read_dataset
 from fcn4.metrics import confusion_text, save_confusion_png
+from fcn4.parallel import SINGLE, World, init_world
 from fcn4.training import STATE_FILE, ArrayBatches, LogitsOf, PipelineBatches, Trainer
 from fcn4.warm_start import build_network, network_arguments
 
@@ -62,6 +67,9 @@ def run(config: FinetuneConfig, *, log: Callable[[str], None] = print,
 
     if config.data_dir is None:
         raise ConfigError("no data folder: pass --data-dir (or data_dir in the config file)")
+    world = init_world()
+    if not world.main:
+        log = warn = _quiet
     run_dir = config.run_dir
     if not config.resume and (run_dir / STATE_FILE).exists():
         raise ConfigError(f"{run_dir} already holds a run; pass --resume to continue it or --out for a new one")
@@ -71,19 +79,20 @@ def run(config: FinetuneConfig, *, log: Callable[[str], None] = print,
     log(str(dataset))
     for note in dataset.notes:
         warn(note)
-    ms.set_seed(config.seed)
+    ms.set_seed(config.seed)  # the same seed on every rank: the same fresh head everywhere
     backbone = build_network(config.pretrained, len(dataset.labels), in_classes=config.in_classes)
     (warn if not backbone.pretrained else log)(backbone.report)
     net = backbone.network
-    write_text_atomic(run_dir / "config.yaml", config.to_yaml())
+    if world.main:
+        write_text_atomic(run_dir / "config.yaml", config.to_yaml())
 
     blocks = trainable_blocks(config.mode)
     net.freeze_backbone(blocks)
     mark = time.perf_counter()
     if config.mode == "head":
-        data, skipped, digest = _embeddings(net, backbone.front_end, dataset, config, log, warn)
+        data, skipped, digest = _embeddings(net, backbone.front_end, dataset, config, log, warn, world)
     else:
-        data, skipped, digest = _melgrams(net, backbone.front_end, dataset, config, log, warn)
+        data, skipped, digest = _melgrams(net, backbone.front_end, dataset, config, log, warn, world)
     timings["features_s"] = round(time.perf_counter() - mark, 3)
     counts = {s: len(data[s][1]) for s in SPLITS}
     empty = [s for s in SPLITS if counts[s] == 0]
@@ -99,17 +108,19 @@ def run(config: FinetuneConfig, *, log: Callable[[str], None] = print,
         mean, std = train_x.mean(axis=0), train_x.std(axis=0)
         std = np.where(std > 1e-6 * max(1.0, float(np.abs(train_x).max())), std, 1.0)
         model = standardised_head(net.dense, mean, std) if net.has_bias else net.dense
-        batches = {s: ArrayBatches(data[s][0], data[s][1], config.batch_size, config.seed) for s in SPLITS}
+        batches = {s: ArrayBatches(data[s][0], data[s][1], config.batch_size, config.seed, world) for s in SPLITS}
     else:
         model = LogitsOf(net)
         batches = {s: PipelineBatches(data[s][0], data[s][1], config.batch_size, config.seed,
-                                      workers=_pipeline_workers()) for s in SPLITS}
+                                      workers=_pipeline_workers(), world=world) for s in SPLITS}
     trainable = sum(int(np.prod(p.shape)) for p in model.trainable_params())
     log(f"mode {config.mode}: training {trainable:,} values "
         f"({'the head' if blocks == 0 else 'every layer' if config.mode == 'full' else f'the last {blocks} conv block(s) and the head'}), "
-        f"{config.epochs} epochs, batch {config.batch_size}, Adam lr {config.lr}, {config.loss} loss")
+        f"{config.epochs} epochs, batch {config.batch_size}"
+        + (f" per process, data-parallel over {world.size} processes" if world.size > 1 else "")
+        + f", Adam lr {config.lr}, {config.loss} loss")
     trainer = Trainer(model, labels=dataset.labels, run_dir=run_dir, loss=config.loss, lr=config.lr,
-                      select=config.select, progress=config.progress, log=log)
+                      select=config.select, progress=config.progress, log=log, world=world)
     mark = time.perf_counter()
     fingerprint = {**config.fingerprint(), "data": digest}
     result = trainer.fit(batches["train"], batches["valid"], config.epochs, resume=config.resume,
@@ -124,14 +135,16 @@ def run(config: FinetuneConfig, *, log: Callable[[str], None] = print,
         fold_standardisation(model)
     net.unfreeze()
     checkpoint = run_dir / f"{config.name}.ckpt"
-    from fcn4.checkpoint import save_checkpoint
-
-    save_checkpoint(net, checkpoint)
     best = result.history[result.best_epoch - 1]
-    save_confusion_png(test["confusion"], dataset.labels, run_dir / "confusion.png",
-                       title=f"{config.name}: test set ({test['support']} clips)")
-    card, uid = _publish(config, net, backbone.front_end, dataset, checkpoint, test) \
-        if config.publish != "none" else (None, None)
+    card, uid = None, None
+    if world.main:
+        from fcn4.checkpoint import save_checkpoint
+
+        save_checkpoint(net, checkpoint)
+        save_confusion_png(test["confusion"], dataset.labels, run_dir / "confusion.png",
+                           title=f"{config.name}: test set ({test['support']} clips)")
+        if config.publish != "none":
+            card, uid = _publish(config, net, backbone.front_end, dataset, checkpoint, test)
     timings["total_s"] = round(time.perf_counter() - began, 3)
     metrics = {
         "dataset": {"name": dataset.name, "root": dataset.root, "split": dataset.split_method,
@@ -143,9 +156,12 @@ def run(config: FinetuneConfig, *, log: Callable[[str], None] = print,
                      "valid_accuracy": r.valid.get("accuracy"), "valid_roc_auc": r.valid.get("roc_auc"),
                      "seconds": r.seconds} for r in result.history],
         "checkpoint": str(checkpoint), "card": str(card) if card else None, "uid": uid, "timings": timings,
+        "processes": world.size,
     }
-    write_text_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
+    if world.main:
+        write_text_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
     _print_test(log, test, dataset.labels, result.best_epoch)
+    world.barrier()  # the other ranks return once the run folder is complete
     return RunResult(run_dir, config, dataset, test, checkpoint, card, uid, skipped, timings)
 
 
@@ -154,8 +170,11 @@ def _items(dataset: LabelledDataset):
     return [(split, item) for split in SPLITS for item in dataset.splits[split]]
 
 
-def _embeddings(net, front_end, dataset, config, log, warn):
-    """Embeddings of every clip (cached by content, front end and backbone) and the clips skipped."""
+def _embeddings(net, front_end, dataset, config, log, warn, world: World = SINGLE):
+    """Embeddings of every clip (cached by content, front end and backbone) and the clips skipped.
+
+    Under data parallelism each rank embeds its share of the clips missing from the cache.
+    """
     from fcn4.backends import network_digest
 
     items = _items(dataset)
@@ -165,32 +184,32 @@ def _embeddings(net, front_end, dataset, config, log, warn):
     missing = sorted({item.path for (_, item), hit, key in zip(items, found, keys) if hit is None and key})
     log(f"embeddings: {len(items) - len(missing)} of {len(items)} clips cached in {cache.folder}"
         + (f"; computing {len(missing)}" if missing else ""))
-    if missing:
+    key_of = {item.path: key for (_, item), key in zip(items, keys)}
+
+    def embed(paths):
         from fcn4.tagger import Tagger
 
-        computed = {}
         with Tagger.from_network(net, labels=dataset.labels, front_end=front_end, backend=config.backend,
                                  workers=config.workers) as tagger:
-            for prediction in tagger.predict(missing, embeddings=True, progress=config.progress):
-                computed[prediction.path] = prediction
-        for i, ((_, item), key) in enumerate(zip(items, keys)):
-            prediction = computed.get(item.path)
-            if found[i] is None and prediction is not None and key:
+            for prediction in tagger.predict(paths, embeddings=True, progress=config.progress and world.main):
                 if prediction.ok:
-                    embedding = prediction.embedding.astype(np.float32)
-                    cache.put(key, embedding)
-                    found[i] = (embedding, None)
+                    cache.put(key_of[prediction.path], prediction.embedding.astype(np.float32))
                 else:
-                    cache.put_error(key, prediction.error)
-                    found[i] = (None, prediction.error)
+                    cache.put_error(key_of[prediction.path], prediction.error)
+
+    _fill_cache(missing, embed, world, missing=lambda paths: [p for p in paths if cache.get(key_of[p], load=False) is None])
+    found = [hit if hit is not None else cache.get(key) for hit, key in zip(found, keys)]
     per_split, skipped, digest = _collect(items, keys, found, warn)
     data = {s: (np.stack(v) if v else np.zeros((0, net.num_features), np.float32), np.asarray(y, np.int64))
             for s, (v, y, _) in per_split.items()}
     return data, skipped, digest
 
 
-def _melgrams(net, front_end, dataset, config, log, warn):
-    """Log-mel inputs of every clip (cached by content and front end) and the clips skipped."""
+def _melgrams(net, front_end, dataset, config, log, warn, world: World = SINGLE):
+    """Log-mel inputs of every clip (cached by content and front end) and the clips skipped.
+
+    Under data parallelism each rank decodes its share of the clips missing from the cache.
+    """
     import contextlib
 
     from fcn4.decoding import DecodeJob, DecodePool
@@ -208,19 +227,42 @@ def _melgrams(net, front_end, dataset, config, log, warn):
                                         front_end.seconds_for(net.min_input_size[1]))))
     log(f"log-mel inputs: {len(items) - len(jobs)} of {len(items)} clips cached in {cache.folder}"
         + (f"; decoding {len(jobs)}" if jobs else ""))
-    if jobs:
-        workers = default_workers() if config.workers is None else config.workers
-        with DecodePool(workers) as pool, contextlib.closing(pool.stream([j for _, j in jobs], 2 * max(1, workers))) as stream:
-            for (key, _), decoded in zip(jobs, stream):
+    workers = default_workers() if config.workers is None else config.workers
+
+    def decode(work):
+        with DecodePool(workers) as pool, contextlib.closing(pool.stream([j for _, j in work], 2 * max(1, workers))) as stream:
+            for (key, _), decoded in zip(work, stream):
                 if decoded.error is None:
                     cache.put(key, decoded.windows.melgrams[0].astype(np.float32))
                 else:
                     cache.put_error(key, decoded.error)
-        found = [cache.get(key, load=False) for key in keys]
+
+    _fill_cache(jobs, decode, world, missing=lambda work: [(k, j) for k, j in work if cache.get(k, load=False) is None])
+    found = [cache.get(key, load=False) for key in keys]
     per_split, skipped, digest = _collect(items, keys, found, warn)
     data = {s: (_loader([cache.array_path(key) for key in used]), np.asarray(y, np.int64))
             for s, (_, y, used) in per_split.items()}
     return data, skipped, digest
+
+
+def _fill_cache(work: list, compute: Callable[[list], None], world: World, missing: Callable | None = None) -> None:
+    """Run ``compute`` over ``work`` (what this rank's cache lacks), shared out among the ranks.
+
+    Each rank computes every ``size``-th item. Ranks that do not share a cache folder (several
+    machines) then compute here what they still lack (``missing(work)``), so every rank ends
+    with every entry.
+    """
+    world.barrier()  # every rank has listed what it lacks before any rank adds to the cache
+    if work[world.rank::world.size]:
+        compute(work[world.rank::world.size])
+    world.barrier()  # every rank's share is in the cache
+    rest = missing(work) if missing and world.size > 1 else []
+    if rest:
+        compute(rest)
+
+
+def _quiet(message: str) -> None:
+    pass
 
 
 def _loader(paths):

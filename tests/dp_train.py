@@ -1,7 +1,9 @@
-"""Run under msrun by tests/test_mtat.py: ``python -m fcn4 train`` on one rank, recording the
-rank's own weights before and after training (the command itself writes only rank 0's).
+"""Run under msrun by the data-parallel tests: a training command on one rank, recording the
+rank's own weights when training starts and ends (the command itself writes only rank 0's).
 
-usage: python tests/dp_train.py DUMP_DIR [fcn4 train arguments ...]
+usage: python tests/dp_train.py DUMP_DIR fcn4|finetune [the command's arguments ...]
+    fcn4:     python -m fcn4 ARGS      (e.g. train --features ...)
+    finetune: python -m finetune ARGS
 """
 import sys
 from pathlib import Path
@@ -9,7 +11,6 @@ from pathlib import Path
 import numpy as np
 
 from fcn4 import training
-from fcn4.cli import main
 
 
 def _dump(trainer, name):
@@ -28,4 +29,8 @@ def _recording(fit):
 
 if __name__ == "__main__":
     training.Trainer.fit = _recording(training.Trainer.fit)
-    sys.exit(main(["train", *sys.argv[2:]]))
+    if sys.argv[2] == "fcn4":
+        from fcn4.cli import main
+    else:
+        from finetune.cli import main
+    sys.exit(main(sys.argv[3:]))

@@ -36,3 +36,37 @@ class CrashingFrontEnd(FrontEnd):
         if str(path).startswith("/crash"):
             os._exit(70)
         return super().load(path)
+
+
+def msrun_two_ranks(tmp_path, *command, timeout=400):
+    """Run ``tests/dp_train.py`` under ``msrun`` with 2 local workers (logs in ``tmp_path/logs``).
+
+    Returns each rank's weights when training started and ended:
+    ``(initial rank 0, initial rank 1, final rank 0, final rank 1)``, names to arrays.
+    """
+    import shutil
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import pytest
+
+    repo = Path(__file__).resolve().parents[1]
+    bin_dir = Path(sys.executable).parent
+    msrun = shutil.which("msrun", path=str(bin_dir)) or shutil.which("msrun")
+    if msrun is None:
+        pytest.skip("msrun (installed with mindspore) is not on this machine: data-parallel training is untested")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    dump = Path(tmp_path) / "dump"
+    dump.mkdir()
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+           "PYTHONPATH": os.pathsep.join([str(repo), str(repo / "tests")])}
+    argv = [msrun, "--worker_num=2", "--local_worker_num=2", f"--master_port={port}", "--join=True",
+            f"--log_dir={Path(tmp_path) / 'logs'}", "python", str(repo / "tests" / "dp_train.py"), str(dump), *command]
+    done = subprocess.run(argv, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=timeout)
+    logs = "\n".join(p.read_text(errors="replace")[-3000:] for p in sorted((Path(tmp_path) / "logs").glob("*.log")))
+    assert done.returncode == 0, f"msrun failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}\n{logs}"
+    return tuple(dict(np.load(dump / f"{stage}-rank{rank}.npz")) for stage in ("initial", "final") for rank in (0, 1))

@@ -19,7 +19,7 @@ from fcn4.synth import synth_track, write_audio
 from finetune import ConfigError, FinetuneConfig, run
 from finetune.cli import main
 from finetune.synthetic import GENRE_STYLES, write_gtzan_corpus
-from helpers import randomise, values
+from helpers import msrun_two_ranks, randomise, values
 
 WIDE = (1, 8, 16, 32, 64)  # narrow, yet wide enough for random features to separate the genres
 
@@ -233,3 +233,28 @@ def test_the_demo_runs_end_to_end_offline_and_says_its_audio_is_synthetic(tmp_pa
     assert "demo: test accuracy" in out and "demo: card " in out
     assert len([line for line in out.splitlines() if line.startswith("demo: ") and ".wav: " in line]) == 2
     assert check_card(next((tmp_path / "demo" / "run").glob("*.md"))) == []
+
+
+def test_full_mode_under_msrun_shares_the_decoding_and_trains_one_model(folders, tmp_path, hub_dir):
+    out = tmp_path / "run"
+    initial0, initial1, final0, final1 = msrun_two_ranks(
+        tmp_path, "finetune", "--dataset", "folder", "--data-dir", str(folders), "--pretrained", "none",
+        "--in-classes", ",".join(map(str, WIDE)), "--mode", "full", "--epochs", "2", "--batch-size", "4",
+        "--workers", "0", "--out", str(out), "--no-progress")
+    for name in initial0:  # one seed: the same fresh network; averaged gradients: the same end
+        np.testing.assert_array_equal(initial0[name], initial1[name], err_msg=name)
+        np.testing.assert_array_equal(final0[name], final1[name], err_msg=name)
+    assert any(not np.allclose(initial0[n], final0[n]) for n in initial0 if n.startswith("conv1"))
+
+    # The ranks decoded half of the clips each, into the one cache: each of the 30 clips once.
+    logs = [(tmp_path / "logs" / f"worker_{r}.log").read_text(errors="replace") for r in (0, 1)]
+    assert "0 of 30 clips cached" in logs[0] and "data-parallel over 2 processes" in logs[0]
+    assert len(list(hub_dir.glob("finetune/melgrams/*/*/*.npy"))) == 30
+    assert "test (" not in logs[1]  # rank 0 alone reports and writes
+
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["processes"] == 2 and saved["test"]["support"] == 9  # both ranks' shares of the test split
+    best = _ckpt(out / "checkpoints" / f"epoch-{saved['best_epoch']:03d}.ckpt")
+    published = _ckpt(out / f"{saved['card'].rsplit('/', 1)[1][:-3]}.ckpt")
+    for name, value in published.items():
+        np.testing.assert_array_equal(value, best[name], err_msg=name)

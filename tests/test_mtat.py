@@ -1,11 +1,6 @@
 """MagnaTagATune end to end on a synthetic MTAT-shaped tree: prepare -> train -> evaluate -> export,
 resumption after a kill in prepare and in train, and data-parallel training with msrun."""
 import json
-import os
-import shutil
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import mindspore as ms
@@ -23,10 +18,9 @@ from fcn4.prepare import PrepareConfig, prepare
 from fcn4.recipe import TrainConfig, evaluate, train
 from fcn4.synth import write_mtat_corpus
 from fcn4.training import Trainer, TrainingError
-from helpers import SMALL
+from helpers import SMALL, msrun_two_ranks
 
 SMALL_WIDTHS = tuple(SMALL["in_classes"])
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _quiet(line):
@@ -236,12 +230,6 @@ def test_train_resumes_after_a_kill_as_if_never_stopped(features, tmp_path, monk
 
 
 # ------------------------------------------------------------------------- data parallel
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _reference_two_ranks(features, initial, epochs, batch_size, lr, seed=0):
     """What 2 data-parallel ranks compute, in one process: each rank's batch-norm on its own half of
     the global batch, the mean of the two gradients, one Adam step; statistics averaged per epoch."""
@@ -275,25 +263,10 @@ def _reference_two_ranks(features, initial, epochs, batch_size, lr, seed=0):
 
 
 def test_msrun_two_workers_train_as_one_process_over_the_global_batch(features, tmp_path):
-    bin_dir = Path(sys.executable).parent
-    msrun = shutil.which("msrun", path=str(bin_dir)) or shutil.which("msrun")
-    if msrun is None:
-        pytest.skip("msrun (installed with mindspore) is not on this machine: data-parallel training is untested")
-    dump, run_dir = tmp_path / "dump", tmp_path / "run"
-    dump.mkdir()
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-           "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])}
-    command = [msrun, "--worker_num=2", "--local_worker_num=2", f"--master_port={_free_port()}", "--join=True",
-               f"--log_dir={tmp_path / 'logs'}", "python", str(REPO / "tests" / "dp_train.py"), str(dump),
-               "--features", str(features), "--epochs", "2", "--batch-size", "2", "--in-classes",
-               ",".join(map(str, SMALL_WIDTHS)), "--out", str(run_dir), "--no-progress", "--select", "loss"]
-    done = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=400)
-    logs = "\n".join(p.read_text(errors="replace")[-3000:] for p in sorted((tmp_path / "logs").glob("*.log")))
-    assert done.returncode == 0, f"msrun failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}\n{logs}"
-
-    ranks = [{k: v for k, v in np.load(dump / f"{stage}-rank{r}.npz").items()} for stage in ("initial", "final")
-             for r in range(2)]
-    initial0, initial1, final0, final1 = ranks
+    run_dir = tmp_path / "run"
+    initial0, initial1, final0, final1 = msrun_two_ranks(
+        tmp_path, "fcn4", "train", "--features", str(features), "--epochs", "2", "--batch-size", "2",
+        "--in-classes", ",".join(map(str, SMALL_WIDTHS)), "--out", str(run_dir), "--no-progress", "--select", "loss")
     for name in initial0:  # one seed: the same start; averaged gradients: the same end, bit for bit
         np.testing.assert_array_equal(initial0[name], initial1[name], err_msg=name)
         np.testing.assert_array_equal(final0[name], final1[name], err_msg=name)
