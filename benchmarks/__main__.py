@@ -1,4 +1,5 @@
-"""``python -m benchmarks`` (``make bench``): front end, full-size FCN-4, tagging, and verified downloads.
+"""``python -m benchmarks`` (``make bench``): front end, full-size FCN-4, tagging, fine-tuning,
+MagnaTagATune preparation and training, and verified downloads.
 
 Prints one line a measurement. Figures depend on the machine; the README quotes the ones
 measured on the project's 2-core CI machine.
@@ -20,6 +21,7 @@ from fcn4.synth import synth_track, write_audio
 
 from .download import bench_download
 from .finetune import bench_finetune
+from .mtat import bench_mtat
 from .tagging import bench_tagging
 from .timing import median_seconds
 
@@ -71,7 +73,7 @@ def bench_onednn_isa() -> None:
             print(f"conv2 alone, ONEDNN_MAX_CPU_ISA={isa}: failed: {done.stderr.strip()[-300:]}")
 
 
-SECTIONS = ("front-end", "network", "tagging", "finetune", "isa", "download")
+SECTIONS = ("front-end", "network", "tagging", "finetune", "mtat", "isa", "download")
 
 
 def main(argv=None) -> int:
@@ -83,6 +85,10 @@ def main(argv=None) -> int:
     parser.add_argument("--clips", type=int, default=64, help="clips of the tagging benchmark")
     parser.add_argument("--clips-per-genre", type=int, default=100,
                         help="clips per genre of the fine-tuning benchmark's corpus (default 100: GTZAN's size)")
+    parser.add_argument("--mtat-clips-per-folder", type=int, default=8,
+                        help="clips in each of the 16 audio folders of the MagnaTagATune benchmark (default 8)")
+    parser.add_argument("--train-batch", type=int, default=32,
+                        help="batch of the MagnaTagATune training benchmark (default 32, the seed's)")
     parser.add_argument("--download-mb", type=int, default=200, help="size of the download benchmark's file")
     args = parser.parse_args(argv)
     sections = args.only or SECTIONS
@@ -97,6 +103,8 @@ def main(argv=None) -> int:
         bench_tagging(args.clips, repeats=3)
     if "finetune" in sections:
         bench_finetune(args.clips_per_genre)
+    if "mtat" in sections:
+        bench_mtat(args.mtat_clips_per_folder, args.train_batch, steps=args.repeats)
     if "isa" in sections and not args.skip_isa:
         bench_onednn_isa()
     if "download" in sections:

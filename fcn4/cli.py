@@ -236,7 +236,7 @@ def _prepare(args) -> int:
     config = PrepareConfig(data_dir=args.data_dir, out=args.out, dataset=args.dataset, split=args.split,
                            seed=args.seed, workers=args.workers, shard_size=args.shard_size,
                            min_seconds=args.min_seconds, progress=args.progress)
-    result = prepare(config, log=_log, warn=_warn)
+    prepare(config, log=_log, warn=_warn)
     return 0
 
 
@@ -247,7 +247,7 @@ def _train(args) -> int:
                          pretrained=args.pretrained, out=args.out, name=args.name, resume=args.resume, seed=args.seed,
                          select=args.select, amp_level=args.amp_level, loss_scale=args.loss_scale,
                          in_classes=tuple(int(x) for x in args.in_classes.split(",")) if args.in_classes else None,
-                         workers=args.workers, progress=args.progress)
+                         workers=args.workers, device=args.device, progress=args.progress)
     try:
         train(config, log=_log, warn=_warn)
     except KeyboardInterrupt:
@@ -276,7 +276,6 @@ def _evaluate(args) -> int:
 
 
 def _export(args) -> int:
-    from .audio import DEFAULT_FRONT_END
     from .export import export_network
     from .warm_start import build_network
 
@@ -286,7 +285,7 @@ def _export(args) -> int:
     net = backbone.network
     if args.logits:
         net.output = "logits"
-    front_end = backbone.front_end if backbone.pretrained else DEFAULT_FRONT_END
+    front_end = backbone.front_end
     path = export_network(net, args.out, file_format=args.format, batch_size=args.batch_size,
                           n_mels=front_end.n_mels, n_frames=args.frames or front_end.n_frames)
     _log(f"exported {args.weights} as {args.format.upper()} to {path} (input [{args.batch_size}, 1, "
@@ -402,6 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .export import EXPORT_FORMATS
     from .mtat import MTAT_SPLIT_METHODS
     from .prepare import PREPARE_DATASETS
+    from .parallel import DEVICES
     from .training import AMP_LEVELS
 
     prep = commands.add_parser("prepare", help="audio of a dataset -> log-mel features in MindRecord shards "
@@ -413,7 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
     prep.add_argument("--split", choices=MTAT_SPLIT_METHODS, default="folders",
                       help="folders (default): 0-b train, c valid, d-f test; random: seeded, same sizes")
     prep.add_argument("--seed", type=int, default=0, help="seed of the random split")
-    prep.add_argument("--workers", type=int, default=None, help="decoding processes (default: one per two CPUs)")
+    prep.add_argument("--workers", type=int, default=None, help="decoding processes (default: one per CPU)")
     prep.add_argument("--shard-size", type=int, default=256, help="clips per MindRecord shard (default 256)")
     prep.add_argument("--min-seconds", type=float, default=None,
                       help="skip shorter files instead of padding them (default: half a clip, 14.56 s)")
@@ -437,6 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--loss-scale", type=float, default=1024.0, help="fixed loss scale with mixed precision (default 1024)")
     tr.add_argument("--in-classes", default=None, help="widths of a network trained from scratch, e.g. 1,128,384,768,2048")
     tr.add_argument("--workers", type=int, default=2, help="MindDataset reading threads (default 2)")
+    tr.add_argument("--device", choices=DEVICES, default=None,
+                    help="where to train (default: what the installed MindSpore build runs on)")
     tr.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
     tr.set_defaults(run=_train)
 

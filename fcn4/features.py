@@ -151,6 +151,10 @@ class FeatureStore:
     def batches(self, split: str, batch_size: int, seed: int = 0, world: World = SINGLE,
                 workers: int = 2) -> FeatureBatches:
         """Batches of ``split`` for :class:`fcn4.training.Trainer` (each rank reads its own share)."""
+        if not self.keys(split):
+            raise DatasetError(f"the {split} split of the features in {self.root} holds no clips (the clips left "
+                               f"out are listed in {self.root / REPORT}); prepare them from a dataset that has "
+                               f"{split} clips")
         return FeatureBatches(self.files(split), self.targets(split), batch_size, seed, world, workers)
 
     def is_written(self, split: str, name: str) -> bool:

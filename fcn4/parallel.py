@@ -17,7 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["World", "SINGLE", "init_world", "launched_by_msrun"]
+__all__ = ["World", "SINGLE", "DEVICES", "init_world", "launched_by_msrun"]
+
+#: Devices MindSpore trains on; ``None`` leaves the choice to the installed MindSpore build.
+DEVICES = ("CPU", "GPU", "Ascend")
 
 
 def launched_by_msrun() -> bool:
@@ -100,15 +103,24 @@ SINGLE = World()
 _WORLD: World | None = None
 
 
-def init_world() -> World:
-    """Join the data-parallel group when launched by msrun (once per process); else :data:`SINGLE`."""
+def init_world(device: str | None = None) -> World:
+    """Join the data-parallel group when launched by msrun (once per process); else :data:`SINGLE`.
+
+    ``device`` (one of :data:`DEVICES`) is set first; under msrun each process gets a device of
+    its machine (MindSpore negotiates the ids).
+    """
     global _WORLD
     if _WORLD is not None:
         return _WORLD
+    import mindspore as ms
+
+    if device is not None:
+        if device not in DEVICES:
+            raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
+        ms.set_device(device)
     if not launched_by_msrun():
         _WORLD = SINGLE
         return _WORLD
-    import mindspore as ms
     from mindspore.communication import get_group_size, get_rank, init
 
     init()

@@ -82,8 +82,8 @@ def tagged_dataset(name: str, data_dir, split: str = "folders", seed: int = 0) -
 def prepare(config: PrepareConfig, *, log: Callable[[str], None] = print,
             warn: Callable[[str], None] = print) -> PrepareResult:
     """Write the features ``config`` asks for (only the shards not written yet) and the report."""
+    from .backends import cpu_count
     from .decoding import DecodeJob, DecodePool
-    from .tagger import default_workers
 
     began = time.perf_counter()
     dataset = tagged_dataset(config.dataset, config.data_dir, config.split, config.seed)
@@ -99,11 +99,12 @@ def prepare(config: PrepareConfig, *, log: Callable[[str], None] = print,
     total = sum(len(plan["splits"][s]) for s in SPLITS)
     log(f"features in {out}: {total - len(pending)} of {total} shard(s) already written"
         + (f"; writing {len(pending)}" if pending else ""))
-    min_seconds = config.front_end.clip_seconds / 2 if config.min_seconds is None else config.min_seconds
+    min_seconds = _min_seconds(config)
     schema = shard_schema(plan["feature_shape"], len(dataset.labels))
     jobs = [DecodeJob(clips[split][key].path, config.front_end, "clip", None, min_seconds)
             for split, shard in pending for key in shard["keys"]]
-    workers = default_workers() if config.workers is None else config.workers
+    # Every CPU decodes: no network competes for them here.
+    workers = cpu_count() if config.workers is None else config.workers
     decoded = 0
     if jobs:
         import contextlib
@@ -141,6 +142,10 @@ def prepare(config: PrepareConfig, *, log: Callable[[str], None] = print,
         + (f", {decoded / seconds:.1f} clips/s with {workers} worker(s)" if decoded else "") + ")")
     if report:
         warn(f"skipped {len(report)} clip(s) that could not be used; they are listed in {out / REPORT}")
+    if not any(counts.values()):
+        raise DatasetError(f"no clip of {dataset.root} could be used ({len(report)} skipped, the reasons in "
+                           f"{out / REPORT}); files shorter than {min_seconds:g} s are skipped: pass --min-seconds "
+                           "to take shorter ones")
     return PrepareResult(FeatureStore.open(out), counts, report, len(pending), total - len(pending), decoded, seconds)
 
 
@@ -154,7 +159,11 @@ def _plan(dataset: TaggedDataset, config: PrepareConfig) -> dict:
     return {"format": FORMAT, "dataset": dataset.name, "root": dataset.root, "split": dataset.split_method,
             "seed": config.seed if dataset.split_method == "random" else None, "labels": list(dataset.labels),
             "front_end": dataclasses.asdict(front_end), "feature_shape": [1, front_end.n_mels, front_end.n_frames],
-            "shard_size": config.shard_size, "splits": shards}
+            "shard_size": config.shard_size, "min_seconds": _min_seconds(config), "splits": shards}
+
+
+def _min_seconds(config: PrepareConfig) -> float:
+    return config.front_end.clip_seconds / 2 if config.min_seconds is None else float(config.min_seconds)
 
 
 def _check_or_write_plan(out: Path, plan: dict) -> None:

@@ -26,6 +26,7 @@ from ._atomic import write_text_atomic
 from .datasets import SPLITS, DatasetError
 from .features import PLAN, FeatureStore
 from .metrics import tagging_metrics, tagging_table
+from .parallel import DEVICES
 from .training import AMP_LEVELS, STATE_FILE, LogitsOf, Trainer, TrainingError, TrainResult
 
 __all__ = ["TrainConfig", "train", "evaluate", "load_for_features"]
@@ -55,6 +56,7 @@ class TrainConfig:
     loss_scale: float = 1024.0
     in_classes: tuple[int, ...] | None = None
     workers: int = 2
+    device: str | None = None
     progress: bool | None = None
 
     def __post_init__(self):
@@ -64,6 +66,8 @@ class TrainConfig:
             problems.append(f"lr {self.lr!r}: a positive number")
         if self.amp_level not in AMP_LEVELS:
             problems.append(f"amp_level {self.amp_level!r}: one of {', '.join(AMP_LEVELS)}")
+        if self.device not in (None, *DEVICES):
+            problems.append(f"device {self.device!r}: one of {', '.join(DEVICES)}")
         if self.select not in ("roc_auc", "pr_auc", "loss"):
             problems.append(f"select {self.select!r}: roc_auc, pr_auc or loss")
         if problems:
@@ -102,7 +106,7 @@ def train(config: TrainConfig, *, log: Callable[[str], None] = print,
     from .parallel import init_world
     from .warm_start import build_network
 
-    world = init_world()
+    world = init_world(config.device)
     if not world.main:
         log = warn = _quiet
     store = FeatureStore.open(config.features, splits=("train", "valid"))

@@ -5,6 +5,7 @@ import argparse
 import sys
 
 from fcn4.datasets import DATASETS, SPLIT_METHODS
+from fcn4.parallel import DEVICES
 from fcn4.training import LOSSES
 
 from .config import PUBLISH_TARGETS, ConfigError, FinetuneConfig, read_config_file
@@ -46,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     arg("--card-name", help="card and checkpoint name (default fcn4_<dataset>_<mode>_v1.0)")
     arg("--user-id", help=f"the card's user-id, the first part of its uid (default {d.user_id})")
     arg("--asset-link", help="URL where you will host the checkpoint (default: a placeholder to replace)")
+    arg("--device", choices=DEVICES, help="where to train (default: what the installed MindSpore build runs on); "
+                                          "launch with msrun for data parallelism")
     arg("--progress", action=argparse.BooleanOptionalAction, help="progress bars (default: on a terminal)")
     return parser
 
@@ -104,6 +107,10 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print(f"{_PROG}: interrupted; finished epochs are saved: add --resume to continue", file=sys.stderr)
         return 130
+    from fcn4.parallel import init_world
+
+    if not init_world().main:  # under msrun, rank 0 reports
+        return 0
     log(f"run folder: {result.run_dir} (config.yaml, metrics.json, confusion.png)")
     log(f"checkpoint: {result.checkpoint}")
     if result.card:

@@ -15,6 +15,7 @@ from typing import Any
 
 from fcn4.datasets import RANDOM_FRACTIONS, SPLIT_METHODS
 from fcn4.network import N_BLOCKS
+from fcn4.parallel import DEVICES
 from fcn4.training import LOSSES
 from fcn4.weights import DEFAULT_UID
 
@@ -61,6 +62,7 @@ class FinetuneConfig:
     user_id: str = "local"
     author: str = "fcn4-finetune"
     asset_link: str | None = None
+    device: str | None = None
     progress: bool | None = None
 
     def __post_init__(self):
@@ -83,6 +85,8 @@ class FinetuneConfig:
             problems.append(f"lr {self.lr!r}: a positive number")
         if self.workers is not None and (not isinstance(self.workers, int) or self.workers < 0):
             problems.append(f"workers {self.workers!r}: 0 (decode in this process) or more")
+        if self.device not in (None, *DEVICES):
+            problems.append(f"device {self.device!r}: one of {', '.join(DEVICES)}")
         if self.in_classes is not None and (len(self.in_classes) != N_BLOCKS + 1 or self.in_classes[0] != 1):
             problems.append(f"in_classes {self.in_classes!r}: {N_BLOCKS + 1} widths starting with 1")
         if problems:

@@ -67,7 +67,7 @@ def run(config: FinetuneConfig, *, log: Callable[[str], None] = print,
 
     if config.data_dir is None:
         raise ConfigError("no data folder: pass --data-dir (or data_dir in the config file)")
-    world = init_world()
+    world = init_world(config.device)
     if not world.main:
         log = warn = _quiet
     run_dir = config.run_dir

@@ -195,6 +195,25 @@ def test_train_evaluate_export_round_trip(features, tmp_path):
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     assert got.shape == (2, 50) and 0.0 < got.min() and got.max() < 1.0
 
+    # The run's card.yaml publishes a card the hub's rules accept, which loads and tags back.
+    import hubconf
+    from fcn4.cards import check_card
+
+    card = tmp_path / "cards" / "fcn4_mtat_v1.0.md"
+    assert main(["card", "publish", str(run.checkpoint), "--metadata", str(run.run_dir / "card.yaml"),
+                 "--asset-link", "https://example.org/fcn4_mtat_v1.0.ckpt", "--out", str(card)]) == 0
+    assert check_card(card) == []
+    loaded = hubconf.load(str(card))
+    loaded.set_train(False)
+    assert loaded.in_classes == SMALL_WIDTHS
+    np.testing.assert_allclose(loaded(ms.Tensor(x)).asnumpy(), expected, rtol=1e-5, atol=1e-6)
+    assert main(["export", "--weights", str(card), "--format", "onnx", "--out", str(tmp_path / "fcn4.onnx")]) == 0
+    onnxruntime = pytest.importorskip("onnxruntime")
+    session = onnxruntime.InferenceSession(str(tmp_path / "fcn4.onnx"), providers=["CPUExecutionProvider"])
+    served = session.run(None, {session.get_inputs()[0].name: x[:1]})[0]
+    np.testing.assert_allclose(served, expected[:1], rtol=1e-4, atol=1e-5)
+    assert main(["export", "--weights", str(card), "--out", str(tmp_path / "bad.onnx")]) == 2
+
 
 def test_train_resumes_after_a_kill_as_if_never_stopped(features, tmp_path, monkeypatch):
     whole = train(_train_config(features, tmp_path / "whole", epochs=3), log=_quiet, warn=_quiet)
