@@ -294,6 +294,13 @@ def _export(args) -> int:
     return 0
 
 
+def _defaults(config_class) -> dict:
+    """The defaults of a job's configuration dataclass: the one place they are written."""
+    import dataclasses
+
+    return {f.name: f.default for f in dataclasses.fields(config_class)}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fcn4", description="FCN-4 music auto-tagging for MindSpore")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -402,19 +409,25 @@ def build_parser() -> argparse.ArgumentParser:
     from .mtat import MTAT_SPLIT_METHODS
     from .prepare import PREPARE_DATASETS
     from .parallel import DEVICES
+    from .prepare import PrepareConfig
+    from .recipe import TrainConfig
     from .training import AMP_LEVELS
+
+    pd, td = _defaults(PrepareConfig), _defaults(TrainConfig)
 
     prep = commands.add_parser("prepare", help="audio of a dataset -> log-mel features in MindRecord shards "
                                                 "(resumable; unusable files listed in report.json)")
-    prep.add_argument("--dataset", choices=PREPARE_DATASETS, default="mtat", help="default mtat (MagnaTagATune)")
+    prep.add_argument("--dataset", choices=PREPARE_DATASETS, default=pd["dataset"],
+                      help=f"default {pd['dataset']} (MagnaTagATune)")
     prep.add_argument("--data-dir", required=True, help="the folder holding annotations_final.csv and the audio "
                                                         "folders 0 ... f (MagnaTagATune)")
     prep.add_argument("--out", required=True, metavar="FEATURES", help="the feature folder to write (or finish)")
-    prep.add_argument("--split", choices=MTAT_SPLIT_METHODS, default="folders",
+    prep.add_argument("--split", choices=MTAT_SPLIT_METHODS, default=pd["split"],
                       help="folders (default): 0-b train, c valid, d-f test; random: seeded, same sizes")
-    prep.add_argument("--seed", type=int, default=0, help="seed of the random split")
+    prep.add_argument("--seed", type=int, default=pd["seed"], help="seed of the random split")
     prep.add_argument("--workers", type=int, default=None, help="decoding processes (default: one per CPU)")
-    prep.add_argument("--shard-size", type=int, default=256, help="clips per MindRecord shard (default 256)")
+    prep.add_argument("--shard-size", type=int, default=pd["shard_size"],
+                      help=f"clips per MindRecord shard (default {pd['shard_size']})")
     prep.add_argument("--min-seconds", type=float, default=None,
                       help="skip shorter files instead of padding them (default: half a clip, 14.56 s)")
     prep.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
@@ -422,21 +435,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     tr = commands.add_parser("train", help="train FCN-4 on prepared features (data-parallel under msrun)")
     tr.add_argument("--features", required=True, help="a folder written by fcn4 prepare")
-    tr.add_argument("--epochs", type=int, default=10, help="default 10")
-    tr.add_argument("--batch-size", type=int, default=32, help="clips per step and process (default 32)")
-    tr.add_argument("--lr", type=float, default=5e-4, help="Adam's learning rate (default 5e-4)")
-    tr.add_argument("--pretrained", default="none", help="none (default: random weights), a hub uid, a card or a .ckpt")
+    tr.add_argument("--epochs", type=int, default=td["epochs"], help=f"default {td['epochs']}")
+    tr.add_argument("--batch-size", type=int, default=td["batch_size"],
+                    help=f"clips per step and process (default {td['batch_size']})")
+    tr.add_argument("--lr", type=float, default=td["lr"], help=f"Adam's learning rate (default {td['lr']:g})")
+    tr.add_argument("--pretrained", default=td["pretrained"],
+                    help="none (default: random weights), a hub uid, a card or a .ckpt")
     tr.add_argument("--out", default=None, help="run folder (default runs/<features folder name>)")
     tr.add_argument("--name", default=None, help="file name of the trained network (default fcn4_<features name>)")
     tr.add_argument("--resume", action="store_true", help="continue the run in --out from its last finished epoch")
-    tr.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the shuffling")
-    tr.add_argument("--select", choices=("roc_auc", "pr_auc", "loss"), default="roc_auc",
-                    help="valid metric that picks the best epoch (default roc_auc)")
-    tr.add_argument("--amp-level", choices=AMP_LEVELS, default="O0",
+    tr.add_argument("--seed", type=int, default=td["seed"], help="seed of the initial weights and the shuffling")
+    tr.add_argument("--select", choices=("roc_auc", "pr_auc", "loss"), default=td["select"],
+                    help=f"valid metric that picks the best epoch (default {td['select']})")
+    tr.add_argument("--amp-level", choices=AMP_LEVELS, default=td["amp_level"],
                     help="mixed precision (default O0: none; others use a fixed loss scale; for GPU/Ascend)")
-    tr.add_argument("--loss-scale", type=float, default=1024.0, help="fixed loss scale with mixed precision (default 1024)")
+    tr.add_argument("--loss-scale", type=float, default=td["loss_scale"],
+                    help=f"fixed loss scale with mixed precision (default {td['loss_scale']:g})")
     tr.add_argument("--in-classes", default=None, help="widths of a network trained from scratch, e.g. 1,128,384,768,2048")
-    tr.add_argument("--workers", type=int, default=2, help="MindDataset reading threads (default 2)")
+    tr.add_argument("--workers", type=int, default=td["workers"],
+                    help=f"MindDataset reading threads (default {td['workers']})")
     tr.add_argument("--device", choices=DEVICES, default=None,
                     help="where to train (default: what the installed MindSpore build runs on)")
     tr.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)

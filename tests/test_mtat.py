@@ -157,6 +157,23 @@ def test_prepare_and_train_errors_name_the_folder_and_the_way_out(tmp_path):
         read_mtat(tmp_path)
 
 
+def test_prepare_on_clips_too_short_to_use_says_so_and_takes_them_when_asked(tmp_path, capsys):
+    from fcn4.cli import main
+
+    tree = tmp_path / "short"
+    write_mtat_corpus(tree, clips_per_folder=1, seconds=4.0, corrupt=0, missing=0)
+    out = tmp_path / "features"
+    assert main(["prepare", "--data-dir", str(tree), "--out", str(out), "--workers", "0", "--no-progress"]) == 2
+    error = capsys.readouterr().err
+    assert f"{out / 'report.json'}" in error and "--min-seconds" in error
+    # The shards written without these clips are not silently reused under another setting.
+    assert main(["prepare", "--data-dir", str(tree), "--out", str(out), "--min-seconds", "3"]) == 2
+    assert "other settings (min_seconds differ)" in capsys.readouterr().err
+    assert main(["prepare", "--data-dir", str(tree), "--out", str(tmp_path / "taken"), "--min-seconds", "3",
+                 "--workers", "0", "--no-progress"]) == 0
+    assert len(FeatureStore.open(tmp_path / "taken").keys("train")) == 12
+
+
 # -------------------------------------------------------------------- train, evaluate, export
 def test_train_evaluate_export_round_trip(features, tmp_path):
     from fcn4.cli import main
