@@ -253,8 +253,9 @@ def _fill_cache(work: list, compute: Callable[[list], None], world: World, missi
     with every entry.
     """
     world.barrier()  # every rank has listed what it lacks before any rank adds to the cache
-    if work[world.rank::world.size]:
-        compute(work[world.rank::world.size])
+    share = work[world.rank::world.size]
+    if share:
+        compute(share)
     world.barrier()  # every rank's share is in the cache
     rest = missing(work) if missing and world.size > 1 else []
     if rest:
