@@ -407,9 +407,8 @@ def build_parser() -> argparse.ArgumentParser:
     from .datasets import SPLITS
     from .export import EXPORT_FORMATS
     from .mtat import MTAT_SPLIT_METHODS
-    from .prepare import PREPARE_DATASETS
     from .parallel import DEVICES
-    from .prepare import PrepareConfig
+    from .prepare import PREPARE_DATASETS, PrepareConfig
     from .recipe import TrainConfig
     from .training import AMP_LEVELS
 

@@ -47,6 +47,10 @@ class World:
         """Rank 0: the process that writes checkpoints, logs and cards."""
         return self.rank == 0
 
+    def on_main(self, fn):
+        """``fn`` on rank 0; elsewhere a function that does nothing (for logs and messages)."""
+        return fn if self.main else _nothing
+
     def shard(self, order: np.ndarray) -> np.ndarray:
         """This rank's share of ``order``: every ``size``-th entry from ``rank``.
 
@@ -97,6 +101,10 @@ class World:
         from mindspore import nn
 
         return nn.DistributedGradReducer(parameters, mean=True, degree=self.size)
+
+
+def _nothing(*args, **kwargs) -> None:
+    pass
 
 
 SINGLE = World()

@@ -107,8 +107,7 @@ def train(config: TrainConfig, *, log: Callable[[str], None] = print,
     from .warm_start import build_network
 
     world = init_world(config.device)
-    if not world.main:
-        log = warn = _quiet
+    log, warn = world.on_main(log), world.on_main(warn)
     store = FeatureStore.open(config.features, splits=("train", "valid"))
     run_dir = config.run_dir
     if not config.resume and (run_dir / STATE_FILE).exists():
@@ -225,7 +224,3 @@ def _rounded(value):
 
 def _value(value) -> str:
     return "n/a" if value is None else f"{value:.4f}"
-
-
-def _quiet(line: str) -> None:
-    pass

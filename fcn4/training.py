@@ -247,7 +247,7 @@ class Trainer:
             raise ValueError(f"amp_level must be one of {', '.join(AMP_LEVELS)}, got {amp_level!r}")
         self.model, self.labels, self.loss, self.lr = model, tuple(labels), loss, float(lr)
         self.run_dir, self.world = Path(run_dir), world
-        self.select, self.log = select, log if world.main else (lambda line: None)
+        self.select, self.log = select, world.on_main(log)
         self.progress = progress if world.main else False
         if metrics is None:
             from .metrics import classification_metrics

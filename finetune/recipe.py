@@ -68,8 +68,7 @@ def run(config: FinetuneConfig, *, log: Callable[[str], None] = print,
     if config.data_dir is None:
         raise ConfigError("no data folder: pass --data-dir (or data_dir in the config file)")
     world = init_world(config.device)
-    if not world.main:
-        log = warn = _quiet
+    log, warn = world.on_main(log), world.on_main(warn)
     run_dir = config.run_dir
     if not config.resume and (run_dir / STATE_FILE).exists():
         raise ConfigError(f"{run_dir} already holds a run; pass --resume to continue it or --out for a new one")
@@ -238,14 +237,14 @@ def _melgrams(net, front_end, dataset, config, log, warn, world: World = SINGLE)
                     cache.put_error(key, decoded.error)
 
     _fill_cache(jobs, decode, world, missing=lambda work: [(k, j) for k, j in work if cache.get(k, load=False) is None])
-    found = [cache.get(key, load=False) for key in keys]
+    found = [hit if hit is not None else cache.get(key, load=False) for hit, key in zip(found, keys)]
     per_split, skipped, digest = _collect(items, keys, found, warn)
     data = {s: (_loader([cache.array_path(key) for key in used]), np.asarray(y, np.int64))
             for s, (_, y, used) in per_split.items()}
     return data, skipped, digest
 
 
-def _fill_cache(work: list, compute: Callable[[list], None], world: World, missing: Callable | None = None) -> None:
+def _fill_cache(work: list, compute: Callable[[list], None], world: World, missing: Callable[[list], list]) -> None:
     """Run ``compute`` over ``work`` (what this rank's cache lacks), shared out among the ranks.
 
     Each rank computes every ``size``-th item. Ranks that do not share a cache folder (several
@@ -257,13 +256,9 @@ def _fill_cache(work: list, compute: Callable[[list], None], world: World, missi
     if share:
         compute(share)
     world.barrier()  # every rank's share is in the cache
-    rest = missing(work) if missing and world.size > 1 else []
+    rest = missing(work) if world.size > 1 else []
     if rest:
         compute(rest)
-
-
-def _quiet(message: str) -> None:
-    pass
 
 
 def _loader(paths):
