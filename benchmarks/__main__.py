@@ -17,7 +17,7 @@ import numpy as np
 import mindspore as ms
 
 from fcn4 import DEFAULT_FRONT_END, FCN4  # importing fcn4 sets the oneDNN ISA default
-from fcn4.synth import synth_track, write_audio
+from fcn4.audio.synth import synth_track, write_audio
 
 from .download import bench_download
 from .finetune import bench_finetune

@@ -13,7 +13,7 @@ import time
 _CLIENT = """
 import resource, sys, time
 import requests
-from fcn4.download import download_file
+from fcn4.hub.download import download_file
 mode, url, out, sha = sys.argv[1:5]
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 start = time.perf_counter()

@@ -69,7 +69,7 @@ def bench_full_mode(batch_size: int = 8, steps: int = 3) -> None:
     import mindspore as ms
 
     from fcn4 import FCN4
-    from fcn4.training import LogitsOf, Trainer
+    from fcn4.training.trainer import LogitsOf, Trainer
 
     ms.set_seed(0)
     net = FCN4(num_classes=10)

@@ -24,7 +24,7 @@ _TARGET_E2E, _TARGET_NETWORK, _TOLERANCE = 7.0, 8.5, 1e-4
 
 
 def _clips(folder: Path, n: int) -> list[Path]:
-    from fcn4.synth import synth_track, write_audio
+    from fcn4.audio.synth import synth_track, write_audio
 
     folder.mkdir(parents=True, exist_ok=True)
     return [Path(write_audio(folder / f"clip_{i:03d}.wav",
@@ -79,7 +79,7 @@ def bench_tagging(n_clips: int = 64, repeats: int = 3, batch_size: int = 4) -> N
     import mindspore as ms
 
     from fcn4 import DEFAULT_FRONT_END
-    from fcn4.backends import MindSporeBackend, OnnxBackend
+    from fcn4.inference.backends import MindSporeBackend, OnnxBackend
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

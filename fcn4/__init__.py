@@ -1,5 +1,15 @@
 """FCN-4 music auto-tagging for MindSpore: the network, its audio front end, labels, checkpoints,
-cards, and a batched tagger.
+cards and verified weights, a batched tagger, training and fine-tuning.
+
+The package is built in wings, each importing only those listed before it:
+
+- ``fcn4.base``: the root error, atomic writes, progress bars (imports nothing of ours)
+- ``fcn4.model``: the network, checkpoints, labels, export
+- ``fcn4.audio``: front end, decoding workers, file discovery, synthetic audio
+- ``fcn4.hub``: cards and their rules, the weights spec and its one build path, cache, download, publish
+- ``fcn4.inference``: backends, the tagger, reports
+- ``fcn4.training``: datasets, feature store, prepare, the trainer, msrun, recipes, metrics
+- ``fcn4.cli``: ``python -m fcn4 ...``, one module per command
 
 Names load on first use, so ``import fcn4`` stays light (audio worker processes import only
 what they need; MindSpore loads with the first network).
@@ -12,6 +22,9 @@ what they need; MindSpore loads with the first network).
 import importlib as _importlib
 import os as _os
 
+from . import _aliases
+from .base.lazy import lazy_exports as _lazy_exports
+
 # MindSpore 2.10's oneDNN runs its reference (unvectorised) convolution, over 100x slower,
 # when it may use AVX-512; capped at AVX2 it picks its fast kernels. A value the user set wins.
 _os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
@@ -19,26 +32,32 @@ _os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "network": ("FCN4", "CARD_ARGUMENTS"),
-    "audio": ("FrontEnd", "DEFAULT_FRONT_END", "Windows", "AudioError"),
-    "checkpoint": ("load_checkpoint", "read_checkpoint", "save_checkpoint", "CheckpointError", "LoadReport"),
-    "labels": ("load_labels", "top_k", "MTAT_TAGS", "GTZAN_GENRES"),
-    "weights": ("WeightsSpec", "WeightsUnavailable", "DEFAULT_UID"),
-    "cards": ("CardError",),
-    "tagger": ("Tagger", "Prediction", "Embeddings"),
+    "base.errors": ("FCN4Error", "SettingError"),
+    "model.network": ("FCN4", "CARD_ARGUMENTS"),
+    "audio.frontend": ("FrontEnd", "DEFAULT_FRONT_END", "Windows", "AudioError"),
+    "model.checkpoint": ("load_checkpoint", "read_checkpoint", "save_checkpoint", "CheckpointError", "LoadReport"),
+    "model.labels": ("load_labels", "top_k", "MTAT_TAGS", "GTZAN_GENRES"),
+    "hub.weights": ("WeightsSpec", "resolve", "DEFAULT_UID"),
+    "hub.cache": ("WeightsUnavailable",),
+    "hub.building": ("Built",),
+    "hub.cards": ("CardError",),
+    "inference.tagger": ("Tagger", "Prediction", "Embeddings"),
 }
-_HOME = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = list(_HOME)
+WINGS = ("base", "model", "audio", "hub", "inference", "training", "cli")
+__all__ = [name for names in _EXPORTS.values() for name in names]
+
+_aliases.install()
 
 
-def __getattr__(name):
-    module = _HOME.get(name)
-    if module is None:
-        raise AttributeError(f"module 'fcn4' has no attribute {name!r}")
-    value = getattr(_importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+def _submodule(name):
+    """``fcn4.<wing>`` and the old flat module names (``fcn4.weights``, ...) as attributes."""
+    if name in WINGS or name in _aliases.OLD_MODULES:
+        return _importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'fcn4' has no attribute {name!r}")
+
+
+__getattr__ = _lazy_exports(__name__, _EXPORTS, fallback=_submodule)
 
 
 def __dir__():
-    return sorted(set(globals()) | set(__all__))
+    return sorted(set(globals()) | set(__all__) | set(WINGS))

@@ -6,6 +6,6 @@ default) gets a fresh head for the dataset's classes, and trains in one of three
 The result is a checkpoint, its metrics and a MindSpore Hub card that ``hubconf.load`` reads.
 """
 from .config import ConfigError, FinetuneConfig
-from .recipe import RunResult, run
+from .recipe import FinetuneResult, RunResult, run
 
-__all__ = ["FinetuneConfig", "ConfigError", "RunResult", "run"]
+__all__ = ["FinetuneConfig", "ConfigError", "FinetuneResult", "RunResult", "run"]

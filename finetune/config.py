@@ -13,20 +13,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fcn4.datasets import RANDOM_FRACTIONS, SPLIT_METHODS
-from fcn4.network import N_BLOCKS
-from fcn4.parallel import DEVICES
-from fcn4.training import LOSSES
-from fcn4.weights import DEFAULT_UID
+from fcn4.base.errors import SettingError
+from fcn4.hub.weights import DEFAULT_UID
+from fcn4.model.network import N_BLOCKS
+from fcn4.training.datasets import RANDOM_FRACTIONS, SPLIT_METHODS
+from fcn4.training.parallel import DEVICES
+from fcn4.training.trainer import LOSSES
 
-__all__ = ["FinetuneConfig", "ConfigError", "PUBLISH_TARGETS", "trainable_blocks", "read_config_file"]
+__all__ = ["FinetuneConfig", "ConfigError", "PUBLISH_TARGETS", "SELECT_METRICS", "trainable_blocks", "read_config_file"]
 
+#: Validation metrics that can pick the best epoch (``loss``: the lowest; ties go to the lower loss).
+SELECT_METRICS = ("accuracy", "roc_auc", "macro_f1", "loss")
 #: Where the fine-tuned model's card goes: the run folder, also this repository's mshub_res/assets, or nowhere.
 PUBLISH_TARGETS = ("run", "assets", "none")
 _MODE = re.compile(r"^(head|full|last-([1-9]\d*))$")
 
 
-class ConfigError(ValueError):
+class ConfigError(SettingError):
     """A setting that cannot be used; the message names it and the values it takes."""
 
 
@@ -75,8 +78,8 @@ class FinetuneConfig:
             problems.append(f"loss {self.loss!r}: use {' or '.join(LOSSES)}")
         if self.publish not in PUBLISH_TARGETS:
             problems.append(f"publish {self.publish!r}: use {', '.join(PUBLISH_TARGETS)}")
-        if self.select not in ("accuracy", "roc_auc", "macro_f1", "loss"):
-            problems.append(f"select {self.select!r}: use accuracy, roc_auc, macro_f1 or loss")
+        if self.select not in SELECT_METRICS:
+            problems.append(f"select {self.select!r}: use {', '.join(SELECT_METRICS)}")
         for name in ("epochs", "batch_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -22,8 +22,8 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=10)
     args = parser.parse_args(argv)
 
-    from fcn4.backends import cpu_count
-    from fcn4.weights import DEFAULT_UID, WeightsUnavailable, fetch
+    from fcn4.inference.backends import cpu_count
+    from fcn4.hub.weights import DEFAULT_UID, WeightsUnavailable, fetch
 
     from .config import FinetuneConfig
     from .recipe import run
@@ -55,7 +55,7 @@ def main(argv=None) -> int:
           f"{'n/a' if auc is None else format(auc, '.4f')} on {result.metrics['support']} synthetic clips")
     print(f"demo: card {result.card} (uid {result.uid})")
 
-    from fcn4.tagger import Tagger
+    from fcn4.inference.tagger import Tagger
 
     test = result.dataset.splits["test"]
     clips = [test[0].path, test[-1].path]

@@ -1,6 +1,6 @@
 """The head-only model of the fine-tuning kit: a dense layer on standardised embeddings.
 
-The network to fine-tune comes from :func:`fcn4.warm_start.build_network` (pretrained backbone,
+The network to fine-tune comes from :meth:`fcn4.WeightsSpec.build` (pretrained backbone,
 fresh N-way head).
 """
 from __future__ import annotations
@@ -40,7 +40,7 @@ def fold_standardisation(head) -> None:
     Afterwards ``head.dense(x)`` equals what ``head(x)`` gave: ``W' = W * scale`` and
     ``b' = b - W' @ mean``.
     """
-    from fcn4.checkpoint import assign
+    from fcn4.model.checkpoint import assign
 
     dense = head.dense
     weight = dense.weight.asnumpy().astype(np.float64)

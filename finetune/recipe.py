@@ -6,7 +6,7 @@ once into cached log-mel inputs (parallel decoding processes) that MindSpore's d
 shuffles and batches for graph-mode training steps. Both caches are keyed by the audio content
 (see :mod:`finetune.cache`), so a second run does no audio work at all.
 
-Launched by ``msrun``, a run is data-parallel (:mod:`fcn4.parallel`): the ranks share out the
+Launched by ``msrun``, a run is data-parallel (:mod:`fcn4.training.parallel`): the ranks share out the
 clips still to decode or embed, then each trains on its share of every batch with the gradients
 averaged; rank 0 alone writes the run folder, the checkpoint and the card.
 """
@@ -21,18 +21,19 @@ from pathlib import Path
 
 import numpy as np
 
-from fcn4._atomic import write_text_atomic
-from fcn4.datasets import SPLITS, LabelledDataset, read_dataset
-from fcn4.metrics import confusion_text, save_confusion_png
-from fcn4.parallel import SINGLE, World, init_world
-from fcn4.training import STATE_FILE, ArrayBatches, LogitsOf, PipelineBatches, Trainer
-from fcn4.warm_start import build_network, network_arguments
+from fcn4.base.files import write_text_atomic
+from fcn4.hub.weights import resolve
+from fcn4.training.batches import ArrayBatches, PipelineBatches
+from fcn4.training.datasets import SPLITS, LabelledDataset, read_dataset
+from fcn4.training.metrics import confusion_text, save_confusion_png
+from fcn4.training.parallel import SINGLE, World, init_world
+from fcn4.training.trainer import STATE_FILE, LogitsOf, Trainer
 
-from .cache import FeatureCache, content_keys, front_end_key
+from .clip_cache import ClipCache, content_keys, front_end_key
 from .config import ConfigError, FinetuneConfig, trainable_blocks
 from .model import fold_standardisation, standardised_head
 
-__all__ = ["run", "RunResult", "Skipped"]
+__all__ = ["run", "FinetuneResult", "Skipped"]
 
 #: Names the card gives the datasets the kit reads.
 _CARD_DATASETS = {"gtzan": "GTZAN"}
@@ -47,7 +48,7 @@ class Skipped:
 
 
 @dataclass
-class RunResult:
+class FinetuneResult:
     """What a run produced: where, its test metrics, its checkpoint and card, the clips it skipped."""
     run_dir: Path
     config: FinetuneConfig
@@ -61,7 +62,7 @@ class RunResult:
 
 
 def run(config: FinetuneConfig, *, log: Callable[[str], None] = print,
-        warn: Callable[[str], None] = print) -> RunResult:
+        warn: Callable[[str], None] = print) -> FinetuneResult:
     """Fine-tune as ``config`` says; returns the test metrics and where the model and card are."""
     import mindspore as ms
 
@@ -79,9 +80,9 @@ def run(config: FinetuneConfig, *, log: Callable[[str], None] = print,
     for note in dataset.notes:
         warn(note)
     ms.set_seed(config.seed)  # the same seed on every rank: the same fresh head everywhere
-    backbone = build_network(config.pretrained, len(dataset.labels), in_classes=config.in_classes)
-    (warn if not backbone.pretrained else log)(backbone.report)
-    net = backbone.network
+    start = resolve(config.pretrained).build(len(dataset.labels), keep_head=False, in_classes=config.in_classes)
+    (warn if not start.pretrained else log)(start.describe())
+    net = start.network
     if world.main:
         write_text_atomic(run_dir / "config.yaml", config.to_yaml())
 
@@ -89,9 +90,9 @@ def run(config: FinetuneConfig, *, log: Callable[[str], None] = print,
     net.freeze_backbone(blocks)
     mark = time.perf_counter()
     if config.mode == "head":
-        data, skipped, digest = _embeddings(net, backbone.front_end, dataset, config, log, warn, world)
+        data, skipped, digest = _embeddings(net, start.front_end, dataset, config, log, warn, world)
     else:
-        data, skipped, digest = _melgrams(net, backbone.front_end, dataset, config, log, warn, world)
+        data, skipped, digest = _melgrams(net, start.front_end, dataset, config, log, warn, world)
     timings["features_s"] = round(time.perf_counter() - mark, 3)
     counts = {s: len(data[s][1]) for s in SPLITS}
     empty = [s for s in SPLITS if counts[s] == 0]
@@ -111,7 +112,7 @@ def run(config: FinetuneConfig, *, log: Callable[[str], None] = print,
     else:
         model = LogitsOf(net)
         batches = {s: PipelineBatches(data[s][0], data[s][1], config.batch_size, config.seed,
-                                      workers=_pipeline_workers(), world=world) for s in SPLITS}
+                                      threads=_pipeline_threads(), world=world) for s in SPLITS}
     trainable = sum(int(np.prod(p.shape)) for p in model.trainable_params())
     log(f"mode {config.mode}: training {trainable:,} values "
         f"({'the head' if blocks == 0 else 'every layer' if config.mode == 'full' else f'the last {blocks} conv block(s) and the head'}), "
@@ -137,19 +138,19 @@ def run(config: FinetuneConfig, *, log: Callable[[str], None] = print,
     best = result.history[result.best_epoch - 1]
     card, uid = None, None
     if world.main:
-        from fcn4.checkpoint import save_checkpoint
+        from fcn4.model.checkpoint import save_checkpoint
 
         save_checkpoint(net, checkpoint)
         save_confusion_png(test["confusion"], dataset.labels, run_dir / "confusion.png",
                            title=f"{config.name}: test set ({test['support']} clips)")
         if config.publish != "none":
-            card, uid = _publish(config, net, backbone.front_end, dataset, checkpoint, test)
+            card, uid = _publish(config, net, start.front_end, dataset, checkpoint, test)
     timings["total_s"] = round(time.perf_counter() - began, 3)
     metrics = {
         "dataset": {"name": dataset.name, "root": dataset.root, "split": dataset.split_method,
                     "labels": list(dataset.labels), "clips": counts, "skipped": len(skipped), "notes": list(dataset.notes)},
         "skipped": [vars(s) for s in skipped],
-        "pretrained": config.pretrained if backbone.pretrained else None,
+        "pretrained": config.pretrained if start.pretrained else None,
         "mode": config.mode, "best_epoch": result.best_epoch, "valid": best.valid, "test": test,
         "history": [{"epoch": r.epoch, "train_loss": r.train_loss, "valid_loss": r.valid["loss"],
                      "valid_accuracy": r.valid.get("accuracy"), "valid_roc_auc": r.valid.get("roc_auc"),
@@ -161,7 +162,7 @@ def run(config: FinetuneConfig, *, log: Callable[[str], None] = print,
         write_text_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
     _print_test(log, test, dataset.labels, result.best_epoch)
     world.barrier()  # the other ranks return once the run folder is complete
-    return RunResult(run_dir, config, dataset, test, checkpoint, card, uid, skipped, timings)
+    return FinetuneResult(run_dir, config, dataset, test, checkpoint, card, uid, skipped, timings)
 
 
 # -------------------------------------------------------------------------------- features
@@ -174,11 +175,11 @@ def _embeddings(net, front_end, dataset, config, log, warn, world: World = SINGL
 
     Under data parallelism each rank embeds its share of the clips missing from the cache.
     """
-    from fcn4.backends import network_digest
+    from fcn4.inference.backends import network_digest
 
     items = _items(dataset)
     keys = content_keys([item.path for _, item in items])
-    cache = FeatureCache("embeddings", f"{network_digest(net, head=False)[:16]}-{front_end_key(front_end)}")
+    cache = ClipCache("embeddings", f"{network_digest(net, head=False)[:16]}-{front_end_key(front_end)}")
     found = [cache.get(key) for key in keys]
     missing = sorted({item.path for (_, item), hit, key in zip(items, found, keys) if hit is None and key})
     log(f"embeddings: {len(items) - len(missing)} of {len(items)} clips cached in {cache.folder}"
@@ -186,7 +187,7 @@ def _embeddings(net, front_end, dataset, config, log, warn, world: World = SINGL
     key_of = {item.path: key for (_, item), key in zip(items, keys)}
 
     def embed(paths):
-        from fcn4.tagger import Tagger
+        from fcn4.inference.tagger import Tagger
 
         with Tagger.from_network(net, labels=dataset.labels, front_end=front_end, backend=config.backend,
                                  workers=config.workers) as tagger:
@@ -211,12 +212,12 @@ def _melgrams(net, front_end, dataset, config, log, warn, world: World = SINGLE)
     """
     import contextlib
 
-    from fcn4.decoding import DecodeJob, DecodePool
-    from fcn4.tagger import default_workers
+    from fcn4.audio.decoding import DecodeJob, DecodePool
+    from fcn4.audio.decoding import default_workers
 
     items = _items(dataset)
     keys = content_keys([item.path for _, item in items])
-    cache = FeatureCache("melgrams", front_end_key(front_end))
+    cache = ClipCache("melgrams", front_end_key(front_end))
     found = [cache.get(key, load=False) for key in keys]
     jobs, seen = [], set()
     for (_, item), hit, key in zip(items, found, keys):
@@ -284,16 +285,16 @@ def _collect(items, keys, found, warn):
     return per_split, skipped, digest.hexdigest()[:16]
 
 
-def _pipeline_workers() -> int:
-    from fcn4.backends import cpu_count
+def _pipeline_threads() -> int:
+    from fcn4.audio.decoding import cpu_count
 
     return max(1, min(4, cpu_count()))
 
 
 # --------------------------------------------------------------------------------- outputs
 def _publish(config, net, front_end, dataset, checkpoint, test):
-    from fcn4.publish import CardMetadata, publish_card
-    from fcn4.weights import REPO_ASSETS
+    from fcn4.hub.publish import CardMetadata, publish_card
+    from fcn4.hub.weights import REPO_ASSETS
 
     metrics = {"accuracy": round(test["accuracy"], 4), "roc_auc": round(test["roc_auc"], 4)
                if test["roc_auc"] is not None else "n/a", "test_clips": test["support"]}
@@ -302,7 +303,7 @@ def _publish(config, net, front_end, dataset, checkpoint, test):
         name=config.name, version=config.card_version, dataset=name,
         asset_link=config.asset_link or f"https://example.invalid/fcn4/{config.name}.ckpt",
         user_id=config.user_id, author=config.author, labels=dataset.labels, metrics=metrics,
-        arguments=network_arguments(net), front_end=front_end,
+        arguments=net.arguments(), front_end=front_end,
         summary=f"FCN-4 fine-tuned on {name} ({len(dataset.labels)} classes, {config.mode} mode) from "
                 f"{config.pretrained if config.pretrained.lower() != 'none' else 'random weights'}.")
     published = publish_card(checkpoint, meta, out=config.run_dir / f"{config.name}.md", overwrite=True)
@@ -321,3 +322,4 @@ def _print_test(log, test, labels, best_epoch):
         row = test["per_class"][label]
         log(f"{label:<{width}}  {row['precision']:9.3f}  {row['recall']:6.3f}  {row['f1']:5.3f}  {row['support']:7d}")
     log(confusion_text(test["confusion"], labels))
+RunResult = FinetuneResult  # its name until this release

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import fcn4  # noqa: F401  (sets the oneDNN default before the first convolution)
-from fcn4 import weights
+from fcn4.hub import cache as weights
 from helpers import SMALL
 from loopback import LoopbackServer
 

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fcn4.audio import FrontEnd
+from fcn4.audio.frontend import FrontEnd
 
 #: Narrow FCN-4 for fast tests; the full-size network is used only where size is the point.
 SMALL = {"in_classes": [1, 8, 8, 12, 16]}

@@ -35,3 +35,13 @@ def forward(params, x, maxpool=((2, 4), (4, 5), (3, 8))):
             x = max_pool(x, *maxpool[i - 1])
     embedding = x.max(axis=(2, 3))
     return embedding, embedding @ params["dense.weight"].T + params["dense.bias"]
+
+
+#: The zoo network's parameter names and shapes (what its published checkpoint holds).
+ZOO_PARAMETERS = {
+    "conv1.weight": (128, 1, 3, 3), "conv2.weight": (384, 128, 3, 3),
+    "conv3.weight": (768, 384, 3, 3), "conv4.weight": (2048, 768, 3, 3),
+    **{f"bn{i}.{k}": (c,) for i, c in zip(range(1, 5), (128, 384, 768, 2048))
+       for k in ("gamma", "beta", "moving_mean", "moving_variance")},
+    "dense.weight": (50, 2048), "dense.bias": (50,),
+}

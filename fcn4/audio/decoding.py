@@ -1,0 +1,215 @@
+"""Audio files -> model-sized log-mel windows, in worker processes, streamed back in order.
+
+Decoding and the mel front end run in ``workers`` spawned processes while the caller runs the
+network; at most ``prefetch`` files are in flight, so memory stays bounded however many files
+there are. A file that cannot be used comes back with the reason instead of windows, and a file
+whose decoder crashes its worker process is found, reported and skipped; the rest go on.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import warnings
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from ..base.errors import SettingError
+from .frontend import AudioError, FrontEnd, Windows
+
+__all__ = ["WINDOW_MODES", "DecodeJob", "Decoded", "DecodePool", "decode", "cpu_count", "default_workers"]
+
+#: ``clip``: the centre window of a track, as the model was trained; ``track``: all its windows.
+WINDOW_MODES = ("clip", "track")
+
+
+@dataclass(frozen=True)
+class DecodeJob:
+    """What to read and how: one file, the front end, the window mode and the shortest audio taken."""
+    path: str
+    front_end: FrontEnd
+    window: str = "clip"
+    hop_seconds: float | None = None
+    min_seconds: float = 0.0
+
+    def __post_init__(self):
+        if self.window not in WINDOW_MODES:
+            raise SettingError(f"window must be one of {', '.join(WINDOW_MODES)}, got {self.window!r}")
+        if self.hop_seconds is not None and not self.hop_seconds > 0:
+            raise SettingError(f"hop_seconds must be positive, got {self.hop_seconds}")
+
+
+class Decoded(NamedTuple):
+    """A job's windows, or ``error`` (the reason) when the file could not be used."""
+    job: DecodeJob
+    windows: Windows | None
+    error: str | None
+
+
+def decode(job: DecodeJob) -> Windows:
+    """The log-mel windows of one file; :class:`~fcn4.AudioError` when it cannot be used.
+
+    ``clip`` gives the centre :attr:`~fcn4.FrontEnd.clip_seconds` (zero-padded when shorter),
+    ``track`` every window (see :meth:`~fcn4.FrontEnd.windows`) but a last one holding less
+    than ``min_seconds`` of audio. A file shorter than ``min_seconds`` is refused rather than
+    padded into a window that is mostly silence.
+    """
+    front_end = job.front_end
+    y = front_end.load(job.path)
+    seconds = y.size / front_end.sample_rate
+    if seconds < job.min_seconds:
+        raise AudioError(job.path, (
+            f"it holds {seconds:.2f} s of audio, less than the {job.min_seconds:.2f} s that one window "
+            "of the network's pooling spans; to zero-pad it anyway, pass min_seconds=0 (--min-seconds 0)"))
+    if job.window == "clip":
+        start = max(0, (y.size - front_end.clip_samples) // 2)
+        return Windows(front_end.melgram(front_end.fit(y))[None], np.array([start / front_end.sample_rate]))
+    windows = front_end.windows(y, job.hop_seconds)
+    # A last window holding less than min_seconds of audio would be mostly padding: drop it.
+    audio = y.size - np.round(windows.starts * front_end.sample_rate)
+    keep = (audio >= job.min_seconds * front_end.sample_rate) | (np.arange(len(audio)) == 0)
+    return windows if keep.all() else Windows(windows.melgrams[keep], windows.starts[keep])
+
+
+def cpu_count() -> int:
+    """The CPUs this process may use (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def default_workers() -> int:
+    """Decoding processes beside a network: one per two usable CPUs, at most 4 (decoding costs
+    about a tenth of the network's time)."""
+    return max(1, min(4, cpu_count() // 2))
+
+
+class DecodePool:
+    """Worker processes that decode files; they start at once and serve every :meth:`stream`.
+
+    ``workers=0`` decodes in the calling process. Use as a context manager, or :meth:`close`.
+    """
+
+    def __init__(self, workers: int = 0):
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+            raise SettingError(f"workers must be an integer >= 0, got {workers!r}")
+        self.workers = workers
+        # Spawned, not forked: forking a process that runs MindSpore's threads is unsafe.
+        self._context = multiprocessing.get_context("spawn")
+        self._executor, self._started = (self._start() if workers else (None, []))
+
+    def _start(self):
+        executor = ProcessPoolExecutor(self.workers, mp_context=self._context, initializer=_worker_start)
+        # Start the workers now, while the caller loads its network.
+        return executor, [executor.submit(int) for _ in range(self.workers)]
+
+    def _check_started(self) -> None:
+        """Fall back to decoding here, with a warning, if the workers cannot start at all."""
+        try:
+            for future in self._started:
+                future.result()
+        except BrokenProcessPool:
+            warnings.warn(
+                "decoding worker processes could not start, so files are decoded in this process "
+                "(slower). In a script, put the code that tags under `if __name__ == '__main__':`, "
+                "which spawned processes need", RuntimeWarning, stacklevel=3)
+            self.close()
+        self._started = []
+
+    def stream(self, jobs: Iterable[DecodeJob], prefetch: int | None = None) -> Iterator[Decoded]:
+        """Decode ``jobs``, yielding them in job order with at most ``prefetch`` in flight.
+
+        ``prefetch`` defaults to twice the workers. A file whose decoder crashes a worker is
+        found by re-running the files in flight one by one in fresh processes, and reported.
+        """
+        jobs = iter(jobs)
+        self._check_started()
+        if self._executor is None:
+            yield from map(_attempt, jobs)
+            return
+        prefetch = max(1, prefetch or 2 * self.workers)
+        in_flight: deque = deque()
+
+        def fill():
+            while len(in_flight) < prefetch:
+                job = next(jobs, None)
+                if job is None:
+                    return
+                try:
+                    future = self._executor.submit(_attempt, job)
+                except BrokenProcessPool as exc:  # broken by an earlier job: handled with it below
+                    future = Future()
+                    future.set_exception(exc)
+                in_flight.append((job, future))
+
+        try:
+            fill()
+            while in_flight:
+                job, future = in_flight.popleft()
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    self._executor.shutdown(wait=True, cancel_futures=True)
+                    retry = [job] + [queued for queued, _ in in_flight]
+                    in_flight.clear()
+                    for queued in retry:
+                        yield _isolated(queued, self._context)
+                    self._executor, _ = self._start()
+                    fill()
+                    continue
+                fill()
+                yield result
+        finally:
+            for _, future in in_flight:  # a consumer that stops early leaves no work queued
+                future.cancel()
+
+    def close(self) -> None:
+        """Stop the worker processes."""
+        if self._executor is not None:
+            # Waiting costs a few tens of ms: at most one file per worker. Terminating the workers
+            # instead can cut one while it sends a result, and the executor's thread then waits
+            # for the rest of that message forever, which hangs the interpreter's exit.
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+    def __enter__(self) -> "DecodePool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _worker_start() -> None:
+    # Ctrl-C is the parent's to handle; a worker killed mid-file would only add tracebacks.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:  # one BLAS thread a worker: the cores belong to the network
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(1)
+    except ImportError:
+        pass
+    FrontEnd().warm_up()
+
+
+def _attempt(job: DecodeJob) -> Decoded:
+    try:
+        return Decoded(job, decode(job), None)
+    except AudioError as exc:
+        return Decoded(job, None, exc.reason)
+    except Exception as exc:  # any other failure of one file must not stop the others
+        return Decoded(job, None, f"{type(exc).__name__}: {str(exc).strip() or 'no detail'}")
+
+
+def _isolated(job: DecodeJob, context) -> Decoded:
+    with ProcessPoolExecutor(1, mp_context=context) as pool:
+        try:
+            return pool.submit(_attempt, job).result()
+        except BrokenProcessPool:
+            return Decoded(job, None, "its decoder crashed (the worker process reading it died); "
+                                      "re-encode the file, e.g. `ffmpeg -i IN OUT.wav`")

@@ -1,0 +1,98 @@
+"""What every command shares: defaults read from a job's signature, logging beside progress bars,
+outputs replaced only once complete, and the exit codes.
+
+Exit codes: 0 done; 1 some inputs failed (each named on stderr); 2 a usage, data or environment
+error, named; 3 an internal error (a bug: the traceback is printed); 130 interrupted.
+"""
+from __future__ import annotations
+
+import contextlib
+import inspect
+import os
+import sys
+import traceback
+import warnings
+
+from ..base.errors import FCN4Error, SettingError
+from ..base.progress import log_line
+
+__all__ = ["defaults", "int_list", "log", "warn", "output", "run_command", "OK", "SOME_FAILED", "ERROR", "INTERNAL",
+           "INTERRUPTED"]
+
+OK, SOME_FAILED, ERROR, INTERNAL, INTERRUPTED = 0, 1, 2, 3, 130
+
+
+def defaults(job) -> dict:
+    """The defaults of a job's parameters (a configuration dataclass or a function): the one place
+    they are written, so a flag's default and help never drift from the library's."""
+    return {name: p.default for name, p in inspect.signature(job).parameters.items()
+            if p.default is not inspect.Parameter.empty}
+
+
+def int_list(flag: str, text: str) -> tuple[int, ...]:
+    """``1,128,384`` -> ``(1, 128, 384)``, or a :class:`~fcn4.SettingError` naming the flag.
+
+    >>> int_list("--in-classes", "1,8,16")
+    (1, 8, 16)
+    """
+    try:
+        return tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise SettingError(f"{flag} takes comma-separated whole numbers such as 1,128,384,768,2048, "
+                           f"got {text!r}") from None
+
+
+def log(line: str) -> None:
+    """A line on stderr that leaves a progress bar intact."""
+    log_line(line)
+
+
+def warn(line: str) -> None:
+    log_line(f"warning: {line}")
+
+
+@contextlib.contextmanager
+def output(path):
+    """stdout, or a file that replaces ``path`` only once complete."""
+    if path is None:
+        yield sys.stdout
+        return
+    from ..base.files import temporary_beside
+
+    with temporary_beside(path) as tmp:
+        with open(tmp, "w", encoding="utf-8", newline="") as handle:
+            yield handle
+        os.replace(tmp, path)
+
+
+def run_command(prog: str, job, *, interrupted: str | None = None) -> int:
+    """Run ``job()`` and turn how it ended into an exit code and one clear line on stderr.
+
+    An :class:`~fcn4.FCN4Error` (the input's fault) or an ``OSError`` (the environment's: a full
+    disk, a permission) gives its message and exit 2. Anything else is a bug: the traceback, exit 3.
+    """
+    def show_warning(message, category, filename, lineno, file=None, line=None):
+        print(f"{prog}: warning: {message}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show_warning
+        try:
+            return job()
+        except FCN4Error as exc:
+            print(f"{prog}: error: {exc}", file=sys.stderr)
+            return ERROR
+        except OSError as exc:  # the environment's fault (a full disk, a permission), named by the OS
+            print(f"{prog}: error: {exc}", file=sys.stderr)
+            return ERROR
+        except KeyboardInterrupt:
+            print(f"{prog}: interrupted" + (f"; {interrupted}" if interrupted else ""), file=sys.stderr)
+            return INTERRUPTED
+        except Exception:  # noqa: BLE001 (a bug: say so, with what is needed to report it)
+            return _internal(prog)
+
+
+def _internal(prog: str) -> int:
+    traceback.print_exc()
+    print(f"{prog}: internal error (a bug, not your input): please report it with the traceback above",
+          file=sys.stderr)
+    return INTERNAL

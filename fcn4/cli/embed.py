@@ -1,0 +1,32 @@
+"""``fcn4 embed``: the 2048-d FCN-4 embeddings of audio files and folders, to ``.npz``."""
+from __future__ import annotations
+
+import sys
+import time
+
+from ..base.errors import SettingError
+from .common import SOME_FAILED
+from .tag import add_inference_options, open_tagger, predict_options
+
+HELP = "2048-d FCN-4 embeddings of audio files to .npz; exit 1 if any file failed"
+
+
+def add_arguments(parser) -> None:
+    add_inference_options(parser)
+    parser.add_argument("--output", "-o", required=True, metavar="FILE.npz",
+                        help="where to write (numpy.load(FILE, allow_pickle=False) reads it)")
+
+
+def run(args) -> int:
+    if not args.output.endswith(".npz"):
+        raise SettingError(f"--output '{args.output}': embeddings are written as .npz; name the file FILE.npz")
+    start = time.perf_counter()
+    with open_tagger(args) as tagger:
+        embeddings = tagger.embed(args.paths, **predict_options(args))
+    for path, reason in embeddings.failures:
+        print(f"fcn4 embed: skipped {path}: {reason}", file=sys.stderr)
+    embeddings.save(args.output)
+    print(f"fcn4 embed: {len(embeddings.paths)} embedding(s) of {embeddings.vectors.shape[1]} values "
+          f"({args.window}) written to {args.output}; {len(embeddings.failures)} file(s) failed "
+          f"({time.perf_counter() - start:.1f} s, {tagger.backend.name} backend)", file=sys.stderr)
+    return SOME_FAILED if embeddings.failures else 0

@@ -1,0 +1,91 @@
+"""``fcn4 tag``: tag audio files and folders as a table, JSON or CSV; the options it shares with ``embed``."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from ..audio.decoding import WINDOW_MODES
+from ..hub.weights import DEFAULT_UID
+from ..inference.backends import BACKENDS
+from ..inference.reports import FORMATS
+from ..inference.tagger import AGGREGATES, Tagger
+from .common import SOME_FAILED, defaults, output
+
+HELP = "tag audio files and folders; exit 1 if any file failed"
+
+
+def add_inference_options(parser) -> None:
+    """The flags of every command that runs a Tagger (defaults: ``Tagger`` and ``Tagger.predict``)."""
+    tagger, predict = defaults(Tagger), defaults(Tagger.predict)
+    parser.add_argument("paths", nargs="+", metavar="PATH",
+                        help="audio files and folders (searched recursively for audio files, sorted)")
+    parser.add_argument("--weights", default=DEFAULT_UID,
+                        help=f"hub uid, card file or .ckpt (default {DEFAULT_UID}, the MagnaTagATune weights)")
+    parser.add_argument("--labels", help="output names for a .ckpt without a card: a label set of the "
+                                         "package (mtat_top50, gtzan_genres) or a file, one a line")
+    parser.add_argument("--window", choices=WINDOW_MODES, default=predict["window"],
+                        help="clip: the centre 29.12 s, as in training (default); track: every window")
+    parser.add_argument("--hop", type=float, default=predict["hop_seconds"], metavar="SECONDS",
+                        help="seconds between track windows (default: the window length, no overlap)")
+    parser.add_argument("--aggregate", choices=AGGREGATES, default=predict["aggregate"],
+                        help=f"how a track's windows combine (default {predict['aggregate']})")
+    parser.add_argument("--min-seconds", type=float, default=predict["min_seconds"],
+                        help="shorter files fail instead of being padded (default: one window of the "
+                             "network's pooling, 3.39 s; 0 pads anything)")
+    parser.add_argument("--batch-size", type=int, default=tagger["batch_size"],
+                        help=f"windows per network call (default {tagger['batch_size']})")
+    parser.add_argument("--workers", type=int, default=tagger["workers"],
+                        help="decoding processes (default: one per two CPUs, at most 4; 0 decodes in this process)")
+    parser.add_argument("--backend", choices=BACKENDS, default=tagger["backend"],
+                        help="auto (default): onnxruntime if installed, else mindspore graph mode")
+    parser.add_argument("--threads", type=int, default=tagger["threads"],
+                        help="onnxruntime threads (default: all CPUs)")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=predict["progress"],
+                        help="progress bar (default: when stderr is a terminal)")
+
+
+def open_tagger(args) -> Tagger:
+    return Tagger(args.weights, backend=args.backend, batch_size=args.batch_size, workers=args.workers,
+                  threads=args.threads, labels=args.labels)
+
+
+def predict_options(args) -> dict:
+    return {"window": args.window, "hop_seconds": args.hop, "aggregate": args.aggregate,
+            "min_seconds": args.min_seconds, "progress": args.progress}
+
+
+def report_failure(command: str, prediction) -> None:
+    from ..base.progress import log_line
+
+    log_line(f"fcn4 {command}: skipped {prediction.path}: {prediction.error}")
+
+
+def add_arguments(parser) -> None:
+    add_inference_options(parser)
+    parser.add_argument("--top-k", type=int, default=5, help="tags listed per file (default 5; 0: all)")
+    parser.add_argument("--threshold", type=float, default=None, metavar="P",
+                        help="list only tags with probability >= P")
+    parser.add_argument("--format", choices=FORMATS, default="table", help="output format (default table)")
+    parser.add_argument("--output", "-o", default=None, metavar="FILE", help="write here instead of stdout")
+
+
+def run(args) -> int:
+    from ..inference.reports import TagWriter
+
+    start = time.perf_counter()
+    with open_tagger(args) as tagger:
+        header = {"weights": tagger.weights, "backend": tagger.backend.name, "window": args.window,
+                  "hop_seconds": args.hop, "aggregate": args.aggregate}
+        with output(args.output) as handle:
+            writer = TagWriter(handle, args.format, tagger.labels, header, top_k=args.top_k,
+                               threshold=args.threshold, per_window=args.window == "track")
+            for prediction in tagger.predict(args.paths, embeddings=False, **predict_options(args)):
+                if not prediction.ok:
+                    report_failure("tag", prediction)
+                writer.write(prediction)
+            counts = writer.close()
+    where = f", written to {args.output}" if args.output else ""
+    print(f"fcn4 tag: {counts['files']} file(s): {counts['tagged']} tagged, {counts['failed']} failed{where} "
+          f"({time.perf_counter() - start:.1f} s, {tagger.backend.name} backend)", file=sys.stderr)
+    return SOME_FAILED if counts["failed"] else 0

@@ -1,0 +1,160 @@
+"""The hub cache: where verified checkpoints live, how they are verified, fetched and installed.
+
+The cache follows the MindSpore Hub client's layout, ``<hub dir>/<uid dir>/<checkpoint file>``
+with ``<hub dir>`` = ``~/.mscache`` by default, so a checkpoint the client fetched is reused (and
+verified, which the client never does). A small stamp beside each verified file
+(``.<file>.verified.json``: sha256, size, mtime) spares re-hashing 200 MB on every load; any
+change of size or mtime forces a new check, and a file that fails it is never loaded.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..base.errors import FCN4Error
+from ..base.files import temporary_beside, write_text_atomic
+from .download import DownloadError, download_file, sha256_file
+
+if TYPE_CHECKING:  # the spec module imports this one
+    from .weights import WeightsSpec
+
+__all__ = ["WeightsUnavailable", "get_hub_dir", "set_hub_dir", "verify_file", "fetch_verified", "install",
+           "HUB_DIR_ENV", "OFFLINE_ENV"]
+
+#: Environment variable that sets the cache root (``set_hub_dir`` wins over it).
+HUB_DIR_ENV = "FCN4_HUB_DIR"
+#: Set to 1 to never download: only verified files already on disk are used.
+OFFLINE_ENV = "FCN4_OFFLINE"
+_DEFAULT_HUB_DIR = "~/.mscache"
+_hub_dir: str | None = None
+
+
+def set_hub_dir(path=None) -> None:
+    """Set the cache root (as ``mindspore_hub.set_hub_dir``); ``None`` restores the default."""
+    global _hub_dir
+    _hub_dir = None if path is None else os.fspath(path)
+
+
+def get_hub_dir() -> str:
+    """The cache root: :func:`set_hub_dir`'s, else ``$FCN4_HUB_DIR``, else ``~/.mscache``."""
+    root = _hub_dir or os.environ.get(HUB_DIR_ENV) or _DEFAULT_HUB_DIR
+    return os.path.abspath(os.path.expanduser(root))
+
+
+class WeightsUnavailable(FCN4Error, RuntimeError):
+    """No verified checkpoint on disk and none could be downloaded; says where to put one."""
+
+    def __init__(self, spec: WeightsSpec, target: Path, reason: str, rejected=()):
+        self.spec, self.target, self.rejected = spec, Path(target), tuple(rejected)
+        lines = [f"the checkpoint of {spec.uid} is not available: {reason}",
+                 f"  url:    {spec.url}",
+                 f"  sha256: {spec.sha256}",
+                 f"  download it by hand and place it at: {target}",
+                 "  (it is verified against the sha256 before use)"]
+        lines += [f"  {path} is on disk but its sha256 differs, so it was not loaded" for path in self.rejected]
+        super().__init__("\n".join(lines))
+
+
+def verify_file(path, sha256: str) -> bool:
+    """True if the file at ``path`` has ``sha256``, trusting a stamp only for unchanged files."""
+    path = Path(path)
+    stat = path.stat()
+    stamp = _stamp_path(path)
+    try:
+        if json.loads(stamp.read_text()) == _stamp(sha256, stat):
+            return True
+    except (OSError, ValueError):
+        pass
+    if sha256_file(path) != sha256:
+        stamp.unlink(missing_ok=True)
+        return False
+    _write_stamp(path, sha256)
+    return True
+
+
+def offline_mode() -> bool:
+    """Whether ``$FCN4_OFFLINE`` forbids downloads."""
+    return os.environ.get(OFFLINE_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def fetch_verified(spec: WeightsSpec, *, force_reload: bool = False, offline: bool | None = None,
+                   progress: bool | None = None, **download_options) -> Path:
+    """The path of a checkpoint matching ``spec.sha256``: found on disk, or downloaded into the cache.
+
+    A verified file beside the card or in the cache is used as it is; otherwise the checkpoint
+    is downloaded to ``spec.cache_path`` (``force_reload`` always downloads). ``offline``
+    (default: ``$FCN4_OFFLINE``) forbids the download. A file on disk that fails verification
+    is never returned, and a good download replaces it.
+
+    Raises
+    ------
+    WeightsUnavailable
+        Nothing verified on disk and no download possible: names the URL, the sha256 and the path
+        where the file may be placed by hand.
+    """
+    if offline is None:
+        offline = offline_mode()
+    rejected = []
+    if not force_reload:
+        for candidate in spec.candidate_paths():
+            if candidate.is_file():
+                if verify_file(candidate, spec.sha256):
+                    return candidate
+                rejected.append(candidate)
+    target = spec.cache_path
+    if offline:
+        raise WeightsUnavailable(spec, target, f"offline mode (offline=True or {OFFLINE_ENV}=1) and no verified copy "
+                                 "is on disk", rejected)
+    try:
+        download_file(spec.url, target, spec.sha256, progress=progress, **download_options)
+    except DownloadError as exc:
+        raise WeightsUnavailable(spec, target, str(exc), rejected) from exc
+    _write_stamp(target, spec.sha256)
+    return target
+
+
+def install(spec: WeightsSpec, checkpoint, *, sha256: str | None = None) -> Path:
+    """Put a local checkpoint, and the card of ``spec``, where the cache is searched.
+
+    The checkpoint must match the card's sha256 (pass ``sha256`` if it is already known); it is
+    hard-linked into the cache when possible, else copied, and the card is copied to
+    ``<hub dir>/<uid>.md`` (the MindSpore Hub client's place for cards).
+    """
+    from .cards import CardError, CardProblem
+
+    checkpoint = Path(checkpoint)
+    if (sha256 or sha256_file(checkpoint)) != spec.sha256:
+        raise CardError(spec.card_path, [CardProblem(spec.card_path, "asset-sha256", (
+            f"does not match {checkpoint}; publish the card again from this checkpoint"))])
+    target = spec.cache_path
+    if not (target.exists() and os.path.samefile(target, checkpoint)):
+        with temporary_beside(target, ".part") as tmp:
+            try:
+                os.link(checkpoint, tmp)
+            except OSError:
+                shutil.copyfile(checkpoint, tmp)
+            os.replace(tmp, target)
+    _write_stamp(target, spec.sha256)
+    cached_card = Path(get_hub_dir(), f"{spec.uid}.md")
+    if not (cached_card.exists() and os.path.samefile(cached_card, spec.card_path)):
+        write_text_atomic(cached_card, Path(spec.card_path).read_text(encoding="utf-8"))
+    return target
+
+
+def _stamp_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.verified.json")
+
+
+def _stamp(sha256: str, stat: os.stat_result) -> dict:
+    """What a verification stamp records: the file's hash, and what changes when the file does."""
+    return {"sha256": sha256, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _write_stamp(path: Path, sha256: str) -> None:
+    try:
+        write_text_atomic(_stamp_path(path), json.dumps(_stamp(sha256, path.stat())))
+    except OSError:  # a read-only folder: the file is verified again next time, nothing worse
+        pass

@@ -1,0 +1,386 @@
+"""MindSpore Hub asset cards: read, render and write; the Markdown and YAML they are made of.
+
+A card (``mshub_res/assets/<publisher>/<backend>/<ms-version>/<name>.md``) is Markdown with a
+YAML front matter between the only two lines that start with ``---``. Parsing reads the YAML
+safely and keeps what stops it as problems; the hub's rules are in :mod:`fcn4.hub.rules`.
+
+>>> card = parse_card(SAMPLE_CARD, "sample.md")
+>>> card.fields["model-name"], card.usage_arguments()
+('fcn4', {'in_classes': [1, 8, 8, 12, 16], 'padding': [0, 0, 0, 0, 0]})
+"""
+from __future__ import annotations
+
+import ast
+import datetime as _dt
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import yaml
+
+from ..base.errors import FCN4Error
+from ..base.files import write_text_atomic
+from ..base.lazy import lazy_exports
+
+__all__ = ["Card", "CardProblem", "CardError", "parse_card", "read_card", "find_cards", "render_card", "write_card",
+           "headings", "usage_calls", "section_labels", "SAMPLE_CARD"]
+
+# Keywords of a Usage load(...) call that steer the loader rather than build the network.
+_LOADER_KEYWORDS = ("pretrained", "force_reload", "source")
+_FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})\s*([\w+-]*)")
+
+
+@dataclass(frozen=True)
+class CardProblem:
+    """One thing wrong with a card: the file, the field (or part) at fault, and what to do."""
+    path: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.field}: {self.message}"
+
+
+class CardError(FCN4Error, ValueError):
+    """A card cannot be used; ``problems`` lists every reason, each naming file and field."""
+
+    def __init__(self, path, problems):
+        self.path = str(path)
+        self.problems = tuple(problems)
+        lines = "\n".join(f"  - {p.field}: {p.message}" for p in self.problems)
+        super().__init__(f"card '{self.path}' has {len(self.problems)} problem(s):\n{lines}")
+
+
+@dataclass(frozen=True)
+class Card:
+    """A parsed card: its front matter ``fields`` (read-only) and its Markdown ``body``."""
+    path: str
+    fields: Mapping[str, Any]
+    body: str
+    preamble: str = ""
+    parse_problems: tuple[CardProblem, ...] = field(default=(), repr=False)
+
+    @property
+    def title(self) -> str:
+        """The first heading of the card (before or after the front matter), or the file stem."""
+        return next((text for _, text in headings(self.preamble + "\n" + self.body) if text),
+                    Path(self.path).stem)
+
+    def asset(self, file_format: str = "ckpt") -> Mapping[str, Any] | None:
+        """The asset the hub's loader uses for ``file_format``: the last one of that format."""
+        chosen = None
+        for item in self.fields.get("asset") or ():
+            if isinstance(item, Mapping) and str(item.get("file-format", "")).strip().lower() == file_format:
+                chosen = item
+        return chosen
+
+    def usage_arguments(self) -> dict[str, Any]:
+        """The network arguments of the Usage section's ``load(...)`` calls, by keyword."""
+        return usage_calls(self, "load")[0]
+
+    def front_end_arguments(self) -> dict[str, Any]:
+        """The audio settings of the Usage section's ``FrontEnd(...)`` call, by keyword."""
+        return usage_calls(self, "FrontEnd")[0]
+
+    def labels(self) -> tuple[str, ...] | None:
+        """The labels of the card's ``Labels`` section in output order, or None without one."""
+        labels, _ = section_labels(self)
+        return labels
+
+
+def parse_card(text: str, path="<card>") -> Card:
+    """Split ``text`` into front matter and body the way the hub does, and read the YAML safely.
+
+    Problems that stop the front matter from being read (no or extra ``---`` lines, bad YAML,
+    a repeated key) are kept in ``parse_problems`` and reported by :func:`validate_card`.
+    """
+    path = str(path)
+    preamble, header, body, delimiters = [], [], [], 0
+    for line in text.splitlines(keepends=True):
+        if line.startswith("---"):
+            delimiters += 1
+            continue
+        (header if delimiters == 1 else preamble if delimiters == 0 else body).append(line)
+    problems = []
+    if delimiters != 2:
+        problems.append(CardProblem(path, "front matter", (
+            f"found {delimiters} line(s) starting with '---'; a card needs exactly two, around the "
+            "YAML front matter (the hub reads every '---' line as a delimiter, so use '***' for a "
+            "rule in the body)")))
+    fields: dict = {}
+    if delimiters >= 1:
+        try:
+            loaded, repeated = _load_yaml("".join(header))
+        except yaml.YAMLError as exc:
+            where = getattr(exc, "problem_mark", None)
+            line = f" (front matter line {where.line + 1})" if where is not None else ""
+            problems.append(CardProblem(path, "front matter", f"not valid YAML{line}: "
+                                        f"{getattr(exc, 'problem', None) or exc}"))
+        else:
+            if isinstance(loaded, Mapping):
+                fields = dict(loaded)
+            else:
+                problems.append(CardProblem(path, "front matter", "must be a YAML mapping of "
+                                            "'field: value' lines, found " + type(loaded).__name__))
+            problems += [CardProblem(path, str(key), "appears more than once in the front matter; keep one")
+                         for key in repeated]
+    return Card(path, MappingProxyType(fields), "".join(body), "".join(preamble), tuple(problems))
+
+
+def read_card(path) -> Card:
+    """Read the card file at ``path``; a missing or unreadable file raises :class:`CardError`."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = "does not exist" if isinstance(exc, FileNotFoundError) else f"cannot be read ({exc})"
+        raise CardError(path, [CardProblem(str(path), "file", f"{reason}; pass the path of a card "
+                                           "(.md) or a uid such as mindspore/ascend/1.1/fcn4_v1.1")]) from exc
+    return parse_card(text, path)
+
+
+def find_cards(root) -> list[Path]:
+    """The card files under ``root`` (a card file itself, or a folder searched recursively)."""
+    root = Path(root)
+    if root.is_file():
+        return [root]
+    return sorted(p for p in root.rglob("*.md") if p.name not in ("README.md", "README_CN.md"))
+
+
+def render_card(fields: Mapping[str, Any], body: str, title: str | None = None) -> str:
+    """The text of a card: optional ``# title``, the front matter in the hub's style, the body.
+
+    Strings that YAML would read as something else (``2.10`` as the float 2.1, ``True``, a
+    date) are quoted, so the card reads back exactly as written.
+    """
+    lines = [f"# {title}", ""] if title else []
+    lines.append("---")
+    for name, value in fields.items():
+        lines.append("")
+        if name == "asset":
+            lines.append("asset:")
+            for item in value:
+                lines += ["", "  -"] + [f"    {key}: {_scalar(v)}" for key, v in item.items()]
+        elif isinstance(value, Mapping):
+            lines.append(f"{name}:")
+            lines += [f"  {key}: {_scalar(v)}" for key, v in value.items()]
+        else:
+            lines.append(f"{name}: {_scalar(value)}")
+    lines += ["", "---", "", body.strip("\n"), ""]
+    return "\n".join(lines)
+
+
+def write_card(path, text: str, *, overwrite: bool = False) -> Path:
+    """Write a card atomically; an existing card with other content is kept unless ``overwrite``."""
+    path = Path(path)
+    if path.exists() and not overwrite and path.read_text(encoding="utf-8") != text:
+        raise CardError(path, [CardProblem(str(path), "file", (
+            "a different card already exists here; pass overwrite=True (--overwrite) to replace it, "
+            "or publish under another name or version"))])
+    return write_text_atomic(path, text)
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that notes keys written twice (it would keep the last quietly)."""
+
+    def construct_mapping(self, node, deep=False):
+        keys = [self.construct_object(key_node, deep=deep) for key_node, _ in node.value]
+        self.repeated.extend(k for i, k in enumerate(keys) if k in keys[:i] and k not in self.repeated)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _load_yaml(text: str):
+    """(data, repeated keys) of a YAML document, read with the safe loader."""
+    loader = _UniqueKeyLoader(text)
+    loader.repeated = []
+    try:
+        return loader.get_single_data(), loader.repeated
+    finally:
+        loader.dispose()
+
+
+def _scan(text: str):
+    """(line number, line, code block) of each line of ``text``, fence lines left out.
+
+    ``code block`` is None outside fenced code, else ``(index of the block, its language)``.
+    """
+    fence, block = None, None
+    for number, line in enumerate(text.splitlines(), start=1):
+        match = _FENCE.match(line)
+        if fence is None and match:
+            fence = match.group(1)[0] * len(match.group(1))
+            block = (block[0] + 1 if block else 0, match.group(2).lower())
+        elif fence is not None and line.strip().startswith(fence) and not line.strip().strip(fence[0]):
+            fence = None
+        else:
+            yield number, line, block if fence is not None else None
+
+
+def headings(text: str):
+    """(line number, text) of every ATX and setext heading outside code blocks."""
+    previous = None
+    for number, line, block in _scan(text):
+        if block is not None:
+            previous = None
+            continue
+        atx = re.match(r"^\s{0,3}#{1,6}(?:\s+(.*?))?\s*$", line)
+        if atx:
+            yield number, re.sub(r"\s+#+$", "", atx.group(1) or "")
+        elif previous is not None and previous[1].strip() and re.match(r"^\s{0,3}=+\s*$", line):
+            yield previous[0], previous[1].strip()
+        previous = (number, line)
+
+
+def _sections(body: str):
+    """(heading text, section text) of each heading of the body, code blocks kept whole."""
+    lines = body.splitlines()
+    marks = [(number, text) for number, text in headings(body)]
+    for k, (number, text) in enumerate(marks):
+        end = marks[k + 1][0] - 1 if k + 1 < len(marks) else len(lines)
+        yield text, "\n".join(lines[number:end])
+
+
+def _code_blocks(text: str, languages=None):
+    """The contents of the fenced code blocks of ``text`` (only ``languages`` if given)."""
+    blocks: dict = {}
+    for _, line, block in _scan(text):
+        if block is not None and (languages is None or block[1] in languages):
+            blocks.setdefault(block[0], []).append(line)
+    return ["\n".join(lines) for lines in blocks.values()]
+
+
+def usage_calls(card: Card, callee: str) -> tuple[dict[str, Any], list[str]]:
+    """Keyword arguments of the Usage's calls to ``callee``, and what is wrong with them."""
+    arguments, problems, seen_in = {}, [], {}
+    usage = "\n".join(text for heading, text in _sections(card.body) if heading.lower() == "usage")
+    for block in _code_blocks(usage, ("python", "py", "")):
+        try:
+            tree = ast.parse(block)
+        except SyntaxError as exc:
+            problems.append(f"a Python block does not parse (line {exc.lineno}: {exc.msg})")
+            continue
+        for node in sorted((n for n in ast.walk(tree) if isinstance(n, ast.Call)), key=lambda n: n.lineno):
+            if _called_name(node.func) != callee:
+                continue
+            if len(node.args) > (1 if callee == "load" else 0):
+                problems.append(f"line {node.lineno}: write network arguments as keywords, so that "
+                                "readers and this package can tell which is which")
+            for keyword in node.keywords:
+                if keyword.arg is None or keyword.arg in _LOADER_KEYWORDS:
+                    continue
+                try:
+                    value = _literal(keyword.value)
+                except ValueError:
+                    problems.append(f"line {node.lineno}: {keyword.arg}= is not a literal value")
+                    continue
+                if keyword.arg in arguments and _plain(arguments[keyword.arg]) != _plain(value):
+                    problems.append(f"{keyword.arg}= is {value!r} on line {node.lineno} but "
+                                    f"{arguments[keyword.arg]!r} on line {seen_in[keyword.arg]}; "
+                                    f"the {callee}(...) calls must agree")
+                    continue
+                arguments[keyword.arg], seen_in[keyword.arg] = value, node.lineno
+    return arguments, problems
+
+
+def _called_name(func) -> str | None:
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return func.id if isinstance(func, ast.Name) else None
+
+
+def _literal(node):
+    """A Python literal, also ``[x] * n`` as the zoo's Usage writes ``padding=[0] * 5``."""
+    try:
+        return ast.literal_eval(node)
+    except ValueError:
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+            left, right = _literal(node.left), _literal(node.right)
+            if isinstance(left, (list, tuple)) and isinstance(right, int):
+                return left * right
+            if isinstance(right, (list, tuple)) and isinstance(left, int):
+                return right * left
+        raise
+
+
+def _plain(value):
+    """Lists and tuples compare equal when their items do (``(2, 4)`` and ``[2, 4]``)."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def section_labels(card: Card) -> tuple[tuple[str, ...] | None, list[str]]:
+    for heading, text in _sections(card.body):
+        if heading.lower() != "labels":
+            continue
+        blocks = _code_blocks(text)
+        if not blocks:
+            return None, ["the Labels section needs a fenced code block with one label a line"]
+        labels = tuple(line.strip() for line in blocks[0].splitlines() if line.strip())
+        repeated = sorted({label for label in labels if labels.count(label) > 1})
+        if repeated:
+            return labels, [f"labels repeat: {', '.join(repeated)}; each output needs its own name"]
+        if not labels:
+            return None, ["the Labels block is empty"]
+        return labels, []
+    return None, []
+
+
+def _scalar(value) -> str:
+    if isinstance(value, bool) or value is None:
+        return {True: "True", False: "False", None: "null"}[value]
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (_dt.date, _dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_scalar(v) for v in value) + "]"
+    text = str(value)
+    try:
+        plain = yaml.safe_load(text) == text and text == text.strip() and "\n" not in text
+    except yaml.YAMLError:
+        plain = False
+    return text if plain and not text.startswith(("'", '"')) else json.dumps(text, ensure_ascii=False)
+
+
+SAMPLE_CARD = """# Sample
+---
+model-name: fcn4
+backbone-name: fcn4
+module-type: audio-tagging
+fine-tunable: True
+input-shape: [1, 1, 96, 1366]
+model-version: '1.0'
+train-dataset: MagnaTagATune
+author: Someone
+update-time: 2026-01-01
+repo-link: <https://example.org/code/fcn-4>
+user-id: someone
+used-for: inference/extract-feature
+infer-backend: cpu/gpu
+mindspore-version: '2.10'
+asset:
+  - file-format: ckpt
+    asset-link: <https://example.org/w.ckpt>
+    asset-sha256: 52f8bbab81c969835f1d85c6f310b6bce916f7133e1e5d27b67cbdee6229b643
+license: Apache2.0
+summary: A sample card.
+---
+## Usage
+
+```python
+network = hubconf.load("sample.md", in_classes=[1, 8, 8, 12, 16], padding=[0] * 5)
+```
+"""
+
+
+# The rules lived here: their names stay importable from this module for one release.
+__getattr__ = lazy_exports("fcn4.hub", {"rules": (
+    "validate_card", "check_card", "check_cards", "REQUIRED_FIELDS", "USED_FOR", "BACKENDS", "MODULE_TYPES",
+    "FILE_FORMATS", "HUB_AUDIO_DATASETS")})

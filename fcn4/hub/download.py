@@ -1,0 +1,163 @@
+"""Download a file over HTTP(S), verifying its sha256 while it streams.
+
+The bytes go to a hidden temporary file in the target folder; only once the whole body has
+arrived and its sha256 matches is it renamed to the target name. A mismatch, an HTTP error, a
+stalled or cut connection therefore never leaves a file under the target name. Cut connections
+and server errors are retried a bounded number of times, resuming with a ``Range`` request when
+the server allows it.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+
+import requests
+
+from ..base.errors import FCN4Error
+from ..base.files import temporary_beside
+from ..base.progress import progress_bar, show_progress
+
+__all__ = ["DownloadError", "IntegrityError", "download_file", "sha256_file", "CHUNK_SIZE"]
+
+CHUNK_SIZE = 1 << 20
+_RETRY_STATUS = (408, 425, 429, 500, 502, 503, 504)
+
+
+class DownloadError(FCN4Error, RuntimeError):
+    """A download failed; the message names the URL and the reason, and no file was kept."""
+
+    def __init__(self, url: str, reason: str):
+        self.url = url
+        super().__init__(f"download of {url} failed: {reason}")
+
+
+class IntegrityError(DownloadError):
+    """The downloaded bytes do not have the expected sha256."""
+
+    def __init__(self, url: str, expected: str, actual: str, size: int):
+        self.expected, self.actual = expected, actual
+        super().__init__(url, (
+            f"INTEGRITY ERROR: {size:,} bytes arrived with sha256 {actual}, expected {expected}; "
+            "the file was not kept. The server may hold another version of the file: check the "
+            "card's asset-link and asset-sha256"))
+
+
+def sha256_file(path, chunk_size: int = CHUNK_SIZE) -> str:
+    """The sha256 of a file, read in chunks (memory stays flat for any size)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(chunk_size), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def download_file(url: str, target, sha256: str | None = None, *, timeout=(10.0, 60.0),
+                  retries: int = 3, backoff: float = 1.0, progress: bool | None = None,
+                  session: requests.Session | None = None) -> Path:
+    """Fetch ``url`` into ``target``, keeping it only if complete and, given ``sha256``, matching.
+
+    Parameters
+    ----------
+    url : str
+        http(s) address of the file.
+    target : path
+        Where the verified file ends up; its folder is created.
+    sha256 : str, optional
+        Expected lower-case hex digest. Without it the file is kept unverified.
+    timeout : (float, float)
+        Seconds to connect, and seconds of silence mid-stream before the attempt counts as stalled.
+    retries : int
+        Further attempts after a cut, a stall or a 5xx/429 answer (never after a 4xx).
+    progress : bool, optional
+        Show a tqdm bar; by default only when stderr is a terminal.
+
+    Returns
+    -------
+    pathlib.Path
+        ``target``.
+
+    Raises
+    ------
+    DownloadError
+        HTTP error status, stall or cut connection after the last retry (URL and reason named).
+    IntegrityError
+        The bytes arrived but their sha256 differs from ``sha256``.
+    """
+    target = Path(target)
+    expected = sha256.lower() if sha256 else None
+    show = show_progress(progress)
+    http = session or requests.Session()
+    with temporary_beside(target, ".part") as tmp:
+        digest, received, last_error = hashlib.sha256(), 0, None
+        for attempt in range(retries + 1):
+            if attempt:
+                time.sleep(backoff * 2 ** (attempt - 1))
+            headers = {"Range": f"bytes={received}-"} if received else {}
+            try:
+                with http.get(url, stream=True, timeout=timeout, headers=headers) as response:
+                    if response.status_code not in (200, 206):
+                        reason = f"HTTP {response.status_code} {response.reason or ''}".rstrip()
+                        if response.status_code in _RETRY_STATUS:
+                            last_error = reason
+                            continue
+                        raise DownloadError(url, f"{reason}; check the link, or download the file "
+                                                 f"by hand and place it at {target}")
+                    if received and not _resumes_at(response, received):  # Range ignored: start over
+                        digest, received = hashlib.sha256(), 0
+                    total = _expected_size(response, received)
+                    mode = "ab" if received else "wb"
+                    if response.status_code == 206 and not received:
+                        raise DownloadError(url, "the server answered a plain request with a partial "
+                                                 "body (HTTP 206)")
+                    with open(tmp, mode) as handle, progress_bar(total, target.name, "B", show, initial=received, unit_scale=True, unit_divisor=1024) as bar:
+                        for chunk in response.iter_content(CHUNK_SIZE):
+                            handle.write(chunk)
+                            digest.update(chunk)
+                            received += len(chunk)
+                            bar.update(len(chunk))
+                    if total is not None and received < total:
+                        last_error = f"connection closed after {received:,} of {total:,} bytes"
+                        continue
+            except (requests.ConnectionError, requests.Timeout,
+                    requests.exceptions.ChunkedEncodingError) as exc:
+                last_error, retry = _describe(exc, received)
+                if not retry:
+                    raise DownloadError(url, f"{last_error}; connect, or place the file by hand at {target}") from exc
+                continue
+            break
+        else:
+            raise DownloadError(url, f"{last_error} (gave up after {retries + 1} attempts); "
+                                     f"re-run to try again, or place the file by hand at {target}")
+        actual = digest.hexdigest()
+        if expected is not None and actual != expected:
+            raise IntegrityError(url, expected, actual, received)
+        os.replace(tmp, target)
+    return target
+
+
+def _resumes_at(response, offset: int) -> bool:
+    return (response.status_code == 206
+            and response.headers.get("Content-Range", "").startswith(f"bytes {offset}-"))
+
+
+def _expected_size(response, received: int) -> int | None:
+    length = response.headers.get("Content-Length")
+    if length is None or not length.isdigit():
+        return None
+    return int(length) + (received if response.status_code == 206 else 0)
+
+
+def _describe(exc: Exception, received: int) -> tuple[str, bool]:
+    """What went wrong, in words, and whether another attempt may help."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return "could not connect in time (offline, or the server is down)", True
+    text = str(exc)
+    if isinstance(exc, requests.Timeout) or "Read timed out" in text:
+        return f"the server stopped sending after {received:,} bytes (read timed out)", True
+    if isinstance(exc, requests.ConnectionError) and received == 0 and "Connection refused" in text:
+        return "connection refused (offline, or the server is down)", True
+    if isinstance(exc, requests.ConnectionError) and received == 0 and "resolve" in text.lower():
+        return "the host name could not be resolved (offline?)", False  # no DNS: retrying will not help
+    return f"connection broken after {received:,} bytes ({type(exc).__name__})", True

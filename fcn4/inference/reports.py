@@ -1,0 +1,92 @@
+"""Tagging results as a table, JSON or CSV, written one file at a time (any number of files).
+
+Every input file gets an entry: its tags and probabilities, or ``status: error`` and the reason.
+"""
+from __future__ import annotations
+
+import csv
+import json
+
+from ..base.errors import SettingError
+from .tagger import Prediction
+
+__all__ = ["FORMATS", "TagWriter"]
+
+#: Output formats of ``python -m fcn4 tag``.
+FORMATS = ("table", "json", "csv")
+
+
+class TagWriter:
+    """Writes predictions to ``handle`` in ``fmt`` as they come; :meth:`close` ends the document.
+
+    Parameters
+    ----------
+    handle : text file
+    fmt : {'table', 'json', 'csv'}
+    labels : sequence of str
+        The checkpoint's outputs, in order (CSV columns, JSON ``labels``).
+    header : dict
+        Run details for JSON (weights, backend, window, ...).
+    top_k, threshold :
+        Which tags are listed per file (see :meth:`~fcn4.inference.tagger.Prediction.top`); JSON and CSV
+        also carry every probability.
+    per_window : bool
+        JSON also lists each window's start and probabilities (for ``--window track``).
+    """
+
+    def __init__(self, handle, fmt: str, labels, header: dict, top_k: int = 5, threshold: float | None = None,
+                 per_window: bool = False):
+        if fmt not in FORMATS:
+            raise SettingError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+        self.handle, self.fmt, self.labels = handle, fmt, tuple(labels)
+        self.top_k, self.threshold, self.per_window = top_k, threshold, per_window
+        self.counts = {"files": 0, "tagged": 0, "failed": 0}
+        if fmt == "json":
+            fields = {**header, "labels": list(self.labels)}
+            handle.write("{\n" + "".join(f" {json.dumps(k)}: {json.dumps(v)},\n" for k, v in fields.items())
+                         + ' "files": [')
+        elif fmt == "csv":
+            self._rows = csv.writer(handle, lineterminator="\n")
+            self._rows.writerow(["path", "status", "error", "tags", *self.labels])
+
+    def write(self, prediction: Prediction) -> None:
+        self.counts["files"] += 1
+        self.counts["tagged" if prediction.ok else "failed"] += 1
+        getattr(self, f"_{self.fmt}")(prediction)
+
+    def close(self) -> dict:
+        """Finish the document; returns the counts (files, tagged, failed)."""
+        if self.fmt == "json":
+            self.handle.write(f'\n ],\n "summary": {json.dumps(self.counts)}\n}}\n')
+        self.handle.flush()
+        return dict(self.counts)
+
+    def _tags(self, prediction: Prediction):
+        return prediction.top(self.top_k, self.threshold)
+
+    def _table(self, p: Prediction) -> None:
+        if not p.ok:
+            self.handle.write(f"{p.path}: FAILED: {p.error}\n")
+            return
+        windows = f" [{len(p.starts)} windows, {p.aggregate}]" if len(p.starts) > 1 else ""
+        tags = ", ".join(f"{tag} {prob:.3f}" for tag, prob in self._tags(p)) or "(no tag above the threshold)"
+        self.handle.write(f"{p.path}:{windows} {tags}\n")
+
+    def _json(self, p: Prediction) -> None:
+        entry = {"path": p.path, "status": "ok" if p.ok else "error"}
+        if not p.ok:
+            entry["error"] = p.error
+        else:
+            entry["tags"] = [{"tag": tag, "probability": prob} for tag, prob in self._tags(p)]
+            entry["probabilities"] = dict(zip(self.labels, p.probabilities.tolist()))
+            if self.per_window:
+                entry["windows"] = [{"start": float(start), "probabilities": dict(zip(self.labels, probs.tolist()))}
+                                    for start, probs in zip(p.starts, p.window_probabilities)]
+        self.handle.write(("\n  " if self.counts["files"] == 1 else ",\n  ") + json.dumps(entry))
+
+    def _csv(self, p: Prediction) -> None:
+        if not p.ok:
+            self._rows.writerow([p.path, "error", p.error, ""] + [""] * len(self.labels))
+            return
+        tags = ";".join(tag for tag, _ in self._tags(p))
+        self._rows.writerow([p.path, "ok", "", tags, *(f"{v:.6f}" for v in p.probabilities)])

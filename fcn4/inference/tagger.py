@@ -1,0 +1,355 @@
+"""Tag music and extract FCN-4 embeddings from audio files, in batches, with parallel decoding.
+
+>>> tagger = Tagger()                                      # doctest: +SKIP
+>>> for p in tagger.tag(["song.mp3", "my_music/"]):        # doctest: +SKIP
+...     print(p.path, p.top(3) if p.ok else p.error)
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import weakref
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..audio.decoding import DecodeJob, DecodePool, default_workers
+from ..audio.frontend import DEFAULT_FRONT_END, FrontEnd
+from ..audio.sources import find_audio
+from ..base.errors import SettingError
+from ..base.progress import progress_bar
+from ..hub.weights import DEFAULT_UID, resolve
+from ..model.labels import labels_from, top_k
+
+__all__ = ["Tagger", "Prediction", "Embeddings", "AGGREGATES"]
+
+#: How window outputs combine into a track's: the mean (default) or the maximum.
+AGGREGATES = ("mean", "max")
+_EMPTY = np.zeros((0, 0), np.float32)
+
+
+@dataclass(frozen=True, eq=False)
+class Prediction:
+    """What the network said about one file, window by window, or why the file was skipped.
+
+    Attributes
+    ----------
+    path : str
+    labels : tuple of str
+        Names of the outputs, in the checkpoint's order.
+    error : str or None
+        Why the file could not be used (then there are no windows).
+    starts : ndarray ``[W]``
+        Start of each window, in seconds into the file.
+    window_probabilities : ndarray ``[W, C]``
+    window_embeddings : ndarray ``[W, D]`` or None
+        Present when embeddings were asked for.
+    aggregate : {'mean', 'max'}
+        How :attr:`probabilities` and :attr:`embedding` combine the windows.
+    """
+    path: str
+    labels: tuple[str, ...]
+    error: str | None = None
+    starts: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    window_probabilities: np.ndarray = field(default_factory=lambda: _EMPTY)
+    window_embeddings: np.ndarray | None = None
+    aggregate: str = "mean"
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def probabilities(self) -> np.ndarray | None:
+        """The file's ``[C]`` tag probabilities (windows combined by :attr:`aggregate`)."""
+        return None if not self.ok else _combine(self.window_probabilities, self.aggregate)
+
+    @property
+    def embedding(self) -> np.ndarray | None:
+        """The file's ``[D]`` embedding (windows combined by :attr:`aggregate`)."""
+        if not self.ok or self.window_embeddings is None:
+            return None
+        return _combine(self.window_embeddings, self.aggregate)
+
+    def top(self, k: int = 5, threshold: float | None = None) -> list[tuple[str, float]]:
+        """The ``k`` most probable tags (``k=0``: all), keeping only those >= ``threshold``."""
+        if not self.ok:
+            return []
+        ranked = top_k(self.probabilities, self.labels, k if k > 0 else len(self.labels))
+        return [(tag, p) for tag, p in ranked if threshold is None or p >= threshold]
+
+
+@dataclass(frozen=True, eq=False)
+class Embeddings:
+    """FCN-4 embeddings of many files: one row of :attr:`vectors` per file of :attr:`paths`.
+
+    :meth:`save` writes them to ``.npz`` (plain arrays: ``numpy.load(..., allow_pickle=False)``
+    reads it): ``embeddings`` ``[N, D]``, ``paths`` ``[N]``, ``failed_paths`` and
+    ``failed_reasons``, ``window_embeddings`` ``[M, D]`` with ``window_file`` (row of ``paths``)
+    and ``window_start`` (seconds), and ``window``, ``aggregate``, ``weights`` as strings.
+    """
+    paths: tuple[str, ...]
+    vectors: np.ndarray
+    failures: tuple[tuple[str, str], ...]
+    window_vectors: np.ndarray
+    window_file: np.ndarray
+    window_start: np.ndarray
+    window: str = "clip"
+    aggregate: str = "mean"
+    weights: str = ""
+
+    def save(self, path) -> Path:
+        """Write the ``.npz`` atomically (a good file is never replaced by a partial one)."""
+        from ..base.files import temporary_beside
+
+        path = Path(path)
+        if path.suffix != ".npz":
+            raise SettingError(f"embeddings are saved as .npz; got output file '{path}'")
+        failed = [p for p, _ in self.failures], [r for _, r in self.failures]
+        with temporary_beside(path, ".npz") as tmp:
+            np.savez(tmp, embeddings=self.vectors, paths=_strings(self.paths),
+                     failed_paths=_strings(failed[0]), failed_reasons=_strings(failed[1]),
+                     window_embeddings=self.window_vectors, window_file=self.window_file,
+                     window_start=self.window_start, window=np.str_(self.window),
+                     aggregate=np.str_(self.aggregate), weights=np.str_(self.weights))
+            os.replace(tmp, path)
+        return path
+
+
+class Tagger:
+    """FCN-4 with verified weights, ready to tag files and folders or embed them.
+
+    Parameters
+    ----------
+    weights : str or path
+        A hub uid (default ``mindspore/ascend/1.1/fcn4_v1.1``, the MagnaTagATune weights), a
+        card file, or a ``.ckpt`` file (its shapes give the architecture; the card's audio
+        settings apply).
+    backend : {'auto', 'onnxruntime', 'mindspore'}
+        ``onnxruntime`` runs a checked, cached ONNX export (about twice as fast on CPU);
+        ``mindspore`` the network in graph mode; ``auto`` the first if installed.
+    batch_size : int
+        Windows a network call takes (one compiled shape; the last batch is padded).
+    workers : int, optional
+        Decoding processes (0: decode in this process). Default :func:`default_workers`.
+    threads : int, optional
+        onnxruntime threads (default: the CPUs this process may use).
+    labels : str or sequence, optional
+        Output names, for a checkpoint whose card has none: a label set of the package
+        (``mtat_top50``, ``gtzan_genres``), a file (one a line) or a list.
+
+    Examples
+    --------
+    >>> with Tagger("mindspore/ascend/1.1/fcn4_v1.1") as tagger:        # doctest: +SKIP
+    ...     predictions = tagger.tag(["song.mp3"], window="track")
+    ...     embeddings = tagger.embed(["my_music/"]).save("embeddings.npz")
+    """
+
+    def __init__(self, weights=DEFAULT_UID, *, backend: str = "auto", batch_size: int = 4,
+                 workers: int | None = None, threads: int | None = None, labels=None):
+        self._setup(lambda: _open_weights(weights, labels), workers, backend, batch_size, threads)
+
+    @classmethod
+    def from_network(cls, net, *, labels=None, front_end: FrontEnd = DEFAULT_FRONT_END, backend: str = "auto",
+                     batch_size: int = 4, workers: int | None = None, threads: int | None = None) -> "Tagger":
+        """A tagger for a network in memory (e.g. just fine-tuned); its weights are used as they are."""
+        tagger = cls.__new__(cls)
+        source = f"<{type(net).__name__} in memory>"
+        tagger._setup(lambda: (lambda: net, None, labels, front_end, source), workers, backend, batch_size, threads)
+        return tagger
+
+    def _setup(self, open_weights, workers, backend, batch_size, threads):
+        """Start the decoding workers, then (while they start) open the weights and the backend."""
+        from .backends import make_backend
+
+        pool = DecodePool(default_workers() if workers is None else workers)
+        try:
+            build, key, labels, front_end, source = open_weights()
+            self.front_end, self.weights, self._pool, self._build, self._network = (
+                front_end, str(source), pool, build, None)
+            input_shape = (1, front_end.n_mels, front_end.n_frames)
+            self.backend = make_backend(backend, lambda: self.network, batch_size, input_shape, key=key,
+                                        threads=threads)
+            info = self.backend.info
+            if labels is None and info.num_classes == 50:
+                labels = "mtat_top50"  # a bare checkpoint with the zoo's head
+            self.labels = labels_from(labels) if labels is not None else _numbered(info.num_classes)
+            if len(self.labels) != info.num_classes:
+                raise SettingError(f"{len(self.labels)} labels for a network with {info.num_classes} outputs "
+                                 f"({source}); pass the labels its head was trained with")
+        except BaseException:
+            pool.close()
+            raise
+        self._finalizer = weakref.finalize(self, pool.close)
+        # A track shorter than one window of the pooling stack (160 frames, 3.39 s for the card's
+        # network) would be tagged from padding; it is refused unless min_seconds says otherwise.
+        self.min_seconds = front_end.seconds_for(info.min_frames)
+
+    @property
+    def network(self):
+        """The MindSpore network with the weights (built on first use: a cached ONNX export needs none)."""
+        if self._network is None:
+            self._network = self._build()
+            self._network.set_train(False)
+        return self._network
+
+    @property
+    def workers(self) -> int:
+        return self._pool.workers
+
+    def close(self) -> None:
+        """Stop the decoding processes (also done on exit from a ``with`` block)."""
+        self._finalizer()
+
+    def __enter__(self) -> "Tagger":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"Tagger(weights={self.weights!r}, backend={self.backend.name!r}, "
+                f"batch_size={self.backend.batch_size}, workers={self.workers})")
+
+    # ------------------------------------------------------------------------- work
+    def predict(self, paths, *, window: str = "clip", hop_seconds: float | None = None, aggregate: str = "mean",
+                min_seconds: float | None = None, embeddings: bool = True, progress: bool | None = None):
+        """Yield a :class:`Prediction` for every file of ``paths``, in order, as they are done.
+
+        Parameters
+        ----------
+        paths : path or list of paths
+            Audio files and folders (searched recursively for audio extensions, sorted).
+        window : {'clip', 'track'}
+            ``clip``: the centre :attr:`~fcn4.FrontEnd.clip_seconds` of each file, as in
+            training; ``track``: all its windows, ``hop_seconds`` apart (default: no overlap).
+        aggregate : {'mean', 'max'}
+            How a track's windows combine.
+        min_seconds : float, optional
+            Shorter files fail instead of being zero-padded (default :attr:`min_seconds`).
+        embeddings : bool
+            Keep each window's embedding (:attr:`Prediction.window_embeddings`).
+        progress : bool, optional
+            A progress bar on stderr; default: when stderr is a terminal.
+
+        Files that cannot be used give a :class:`Prediction` with ``error`` set; the others go on.
+        """
+        if aggregate not in AGGREGATES:
+            raise SettingError(f"aggregate must be one of {', '.join(AGGREGATES)}, got {aggregate!r}")
+        minimum = self.min_seconds if min_seconds is None else float(min_seconds)
+        sources = find_audio(paths)
+        jobs = [DecodeJob(s.path, self.front_end, window, hop_seconds, minimum) for s in sources if s.error is None]
+        pending: deque[_Pending] = deque()
+        queue: list[tuple[_Pending, np.ndarray]] = []
+        prefetch = self.backend.batch_size + 2 * self.workers  # a batch in hand, the workers kept busy
+        with contextlib.closing(self._pool.stream(jobs, prefetch)) as decoded, progress_bar(len(sources), "fcn4", "file", progress) as bar:
+            for source in sources:
+                if source.error is not None:
+                    record = _Pending(source.path, error=source.error)
+                else:
+                    item = next(decoded)
+                    record = _Pending(source.path, item.error, None if item.error else item.windows.starts)
+                    if item.error is None:
+                        queue.extend((record, melgram) for melgram in item.windows.melgrams)
+                pending.append(record)
+                self._run_batches(queue, embeddings, last=False)
+                yield from _finished(pending, bar, self.labels, aggregate, embeddings)
+            self._run_batches(queue, embeddings, last=True)
+            yield from _finished(pending, bar, self.labels, aggregate, embeddings)
+
+    def tag(self, paths, **options) -> list[Prediction]:
+        """Tag every file of ``paths``; options as :meth:`predict`. See :meth:`Prediction.top`."""
+        options.setdefault("embeddings", False)
+        return list(self.predict(paths, **options))
+
+    def embed(self, paths, *, window: str = "clip", aggregate: str = "mean", **options) -> Embeddings:
+        """The embeddings (the dense head's ``in_classes[-1]``-d input) of every file of ``paths``.
+
+        Options as :meth:`predict`; with ``window='track'`` each file's vector combines its
+        windows (``aggregate``) and every window's vector is kept too.
+        """
+        rows, failures, windows, window_file, window_start = [], [], [], [], []
+        paths_ok = []
+        for prediction in self.predict(paths, window=window, aggregate=aggregate, embeddings=True, **options):
+            if not prediction.ok:
+                failures.append((prediction.path, prediction.error))
+                continue
+            window_file.extend([len(paths_ok)] * len(prediction.starts))
+            window_start.extend(prediction.starts)
+            windows.append(prediction.window_embeddings)
+            rows.append(prediction.embedding)
+            paths_ok.append(prediction.path)
+        width = self.backend.info.num_features
+        return Embeddings(
+            tuple(paths_ok), np.stack(rows) if rows else np.zeros((0, width), np.float32), tuple(failures),
+            np.concatenate(windows) if windows else np.zeros((0, width), np.float32),
+            np.asarray(window_file, np.int64), np.asarray(window_start, np.float64),
+            window, aggregate, self.weights)
+
+    def _run_batches(self, queue: list, embeddings: bool, last: bool) -> None:
+        """Run the queued windows in full batches (``last``: the remainder too) and hand out the outputs."""
+        size = self.backend.batch_size
+        while len(queue) >= size or (last and queue):
+            batch = queue[:size]
+            del queue[:size]
+            features, probabilities = self.backend(np.stack([melgram for _, melgram in batch])[:, None])
+            for (record, _), f, p in zip(batch, features, probabilities):
+                record.fill(f if embeddings else None, p)
+
+
+def _finished(pending: deque, bar, labels, aggregate: str, embeddings: bool):
+    """Yield the predictions of the files at the head of ``pending`` whose windows all ran, in order."""
+    while pending and pending[0].done:
+        bar.update()
+        yield pending.popleft().prediction(labels, aggregate, embeddings)
+
+
+class _Pending:
+    """One file's windows while their batches run."""
+
+    def __init__(self, path: str, error: str | None = None, starts=None):
+        self.path, self.error = path, error
+        self.starts = np.zeros(0) if starts is None else np.asarray(starts, np.float64)
+        self.features, self.probabilities = [], []
+
+    @property
+    def done(self) -> bool:
+        return self.error is not None or len(self.probabilities) == len(self.starts)
+
+    def fill(self, features, probabilities) -> None:
+        self.features.append(features)
+        self.probabilities.append(probabilities)
+
+    def prediction(self, labels, aggregate: str, embeddings: bool) -> Prediction:
+        if self.error is not None:
+            return Prediction(self.path, labels, self.error, aggregate=aggregate)
+        return Prediction(self.path, labels, None, self.starts, np.stack(self.probabilities),
+                          np.stack(self.features) if embeddings else None, aggregate)
+
+
+def _open_weights(weights, labels=None):
+    """(network builder, cache key, labels or None, front end, source) for a uid, card or .ckpt.
+
+    The weights are resolved and verified now, once; the network is built only if a backend
+    needs it. ``labels``, when given, replace the card's.
+    """
+    spec = resolve(weights)
+    if spec.kind == "none":
+        raise SettingError("weights 'none': tagging needs trained weights (a hub uid, a card or a .ckpt)")
+    spec.fetch()  # raises WeightsUnavailable (where to get the file, where to put it) before any work
+    return lambda: spec.build().network, spec.cache_key, labels or spec.labels, spec.front_end, spec.name
+
+
+def _numbered(n: int) -> tuple[str, ...]:
+    return tuple(f"output_{i}" for i in range(n))
+
+
+def _combine(values: np.ndarray, aggregate: str) -> np.ndarray:
+    return values.max(axis=0) if aggregate == "max" else values.mean(axis=0)
+
+
+def _strings(values) -> np.ndarray:
+    return np.asarray(list(values), dtype=np.str_) if len(values) else np.zeros(0, dtype="<U1")

@@ -1,0 +1,60 @@
+"""The one trainer: what a compiled step sees after parameters are loaded or averaged."""
+import numpy as np
+import pytest
+
+from fcn4 import FCN4
+from fcn4.model.checkpoint import assign
+from fcn4.training.trainer import ArrayBatches, LogitsOf, Trainer
+from helpers import SMALL
+
+LABELS = [f"tag{i}" for i in range(4)]
+
+
+def _trainer(tmp_path, net, **kwargs):
+    return Trainer(LogitsOf(net), labels=LABELS, run_dir=tmp_path, log=lambda line: None, progress=False, **kwargs)
+
+
+def _data(n=8, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(-20, 10, (n, 1, 96, 200)).astype(np.float32), rng.integers(0, len(LABELS), n)
+
+
+def test_the_best_epoch_loaded_after_training_is_the_one_evaluated(tmp_path):
+    """The compiled evaluation graph must read the weights loaded into the network afterwards."""
+    calls = []
+
+    def first_is_best(y, probabilities, loss):
+        calls.append(loss)
+        return {"loss": loss, "score": 1.0 if len(calls) == 1 else 0.0}
+
+    x, y = _data()
+    trainer = _trainer(tmp_path, FCN4(**SMALL, num_classes=4), lr=0.05, metrics=first_is_best, select="score")
+    result = trainer.fit(ArrayBatches(x, y, 4), ArrayBatches(x, y, 4), epochs=3)
+    assert result.best_epoch == 1
+    losses = [r.valid["loss"] for r in result.history]
+    assert abs(losses[0] - losses[-1]) > 1e-4  # the weights moved: the test can tell epochs apart
+
+    trainer.load(result.best_checkpoint, optimizer=False)
+    assert trainer.evaluate(ArrayBatches(x, y, 4))["loss"] == pytest.approx(losses[0], abs=1e-6)
+
+
+def test_a_compiled_step_keeps_updating_parameters_assigned_after_it_compiled(tmp_path):
+    x, y = _data(4)
+    nets = [FCN4(**SMALL, num_classes=4) for _ in range(2)]
+    for name, param in nets[1].parameters_dict().items():
+        assign(param, nets[0].parameters_dict()[name])
+    stats = np.linspace(-1, 1, nets[0].bn1.moving_mean.shape[0]).astype(np.float32)
+    first = _trainer(tmp_path / "a", nets[0], lr=1e-3)
+    nets[0].set_train(True)
+    first.step(x, y)  # compiles the step
+    for name, param in nets[0].parameters_dict().items():  # as a resume or a rank average would
+        assign(nets[1].parameters_dict()[name], param)
+    assign(nets[0].bn1.moving_mean, stats)
+    assign(nets[1].bn1.moving_mean, stats)
+    second = _trainer(tmp_path / "b", nets[1], lr=1e-3)
+    nets[1].set_train(True)
+    first.step(x, y)
+    second.step(x, y)  # a fresh graph, compiled with the assigned values
+    after = nets[0].bn1.moving_mean.asnumpy()
+    assert not np.allclose(after, stats)
+    np.testing.assert_allclose(after, nets[1].bn1.moving_mean.asnumpy(), rtol=1e-6, atol=1e-6)
