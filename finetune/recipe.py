@@ -89,42 +89,17 @@ def run(config: FinetuneConfig, *, log: Callable[[str], None] = print,
     blocks = trainable_blocks(config.mode)
     net.freeze_backbone(blocks)
     mark = time.perf_counter()
-    if config.mode == "head":
-        data, skipped, digest = _embeddings(net, start.front_end, dataset, config, log, warn, world)
-    else:
-        data, skipped, digest = _melgrams(net, start.front_end, dataset, config, log, warn, world)
+    features = _embeddings if config.mode == "head" else _melgrams
+    data, skipped, digest = features(net, start.front_end, dataset, config, log, warn, world)
     timings["features_s"] = round(time.perf_counter() - mark, 3)
-    counts = {s: len(data[s][1]) for s in SPLITS}
-    empty = [s for s in SPLITS if counts[s] == 0]
-    if empty:
-        raise ConfigError(f"no usable clip in the {', '.join(empty)} split of {dataset.root} "
-                          f"({len(skipped)} skipped); check the data folder")
-    if skipped:
-        warn(f"skipped {len(skipped)} unreadable or unusable clip(s); training on "
-             f"{counts['train']} / {counts['valid']} / {counts['test']} clips (train / valid / test)")
-
-    if config.mode == "head":
-        train_x = data["train"][0]
-        mean, std = train_x.mean(axis=0), train_x.std(axis=0)
-        std = np.where(std > 1e-6 * max(1.0, float(np.abs(train_x).max())), std, 1.0)
-        model = standardised_head(net.dense, mean, std) if net.has_bias else net.dense
-        batches = {s: ArrayBatches(data[s][0], data[s][1], config.batch_size, config.seed, world) for s in SPLITS}
-    else:
-        model = LogitsOf(net)
-        batches = {s: PipelineBatches(data[s][0], data[s][1], config.batch_size, config.seed,
-                                      threads=_pipeline_threads(), world=world) for s in SPLITS}
-    trainable = sum(int(np.prod(p.shape)) for p in model.trainable_params())
-    log(f"mode {config.mode}: training {trainable:,} values "
-        f"({'the head' if blocks == 0 else 'every layer' if config.mode == 'full' else f'the last {blocks} conv block(s) and the head'}), "
-        f"{config.epochs} epochs, batch {config.batch_size}"
-        + (f" per process, data-parallel over {world.size} processes" if world.size > 1 else "")
-        + f", Adam lr {config.lr}, {config.loss} loss")
+    counts = _check_counts(data, skipped, dataset, warn)
+    model, batches = _model_and_batches(net, data, config, world)
+    log(_plan_line(model, blocks, config, world))
     trainer = Trainer(model, labels=dataset.labels, run_dir=run_dir, loss=config.loss, lr=config.lr,
                       select=config.select, progress=config.progress, log=log, world=world)
     mark = time.perf_counter()
-    fingerprint = {**config.fingerprint(), "data": digest}
     result = trainer.fit(batches["train"], batches["valid"], config.epochs, resume=config.resume,
-                         fingerprint=fingerprint)
+                         fingerprint={**config.fingerprint(), "data": digest})
     timings["training_s"] = round(time.perf_counter() - mark, 3)
 
     trainer.load(result.best_checkpoint, optimizer=False)
@@ -135,34 +110,80 @@ def run(config: FinetuneConfig, *, log: Callable[[str], None] = print,
         fold_standardisation(model)
     net.unfreeze()
     checkpoint = run_dir / f"{config.name}.ckpt"
-    best = result.history[result.best_epoch - 1]
     card, uid = None, None
     if world.main:
-        from fcn4.model.checkpoint import save_checkpoint
-
-        save_checkpoint(net, checkpoint)
-        save_confusion_png(test["confusion"], dataset.labels, run_dir / "confusion.png",
-                           title=f"{config.name}: test set ({test['support']} clips)")
-        if config.publish != "none":
-            card, uid = _publish(config, net, start.front_end, dataset, checkpoint, test)
+        card, uid = _write_outputs(config, net, start.front_end, dataset, checkpoint, test)
     timings["total_s"] = round(time.perf_counter() - began, 3)
-    metrics = {
+    if world.main:
+        metrics = _metrics(config, start, dataset, counts, skipped, result, test, checkpoint, card, uid, timings, world)
+        write_text_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
+    _print_test(log, test, dataset.labels, result.best_epoch)
+    world.barrier()  # the other ranks return once the run folder is complete
+    return FinetuneResult(run_dir, config, dataset, test, checkpoint, card, uid, skipped, timings)
+
+
+def _check_counts(data, skipped, dataset, warn) -> dict:
+    """Usable clips per split; a split left empty is an error that names the data folder."""
+    counts = {s: len(data[s][1]) for s in SPLITS}
+    empty = [s for s in SPLITS if counts[s] == 0]
+    if empty:
+        raise ConfigError(f"no usable clip in the {', '.join(empty)} split of {dataset.root} "
+                          f"({len(skipped)} skipped); check the data folder")
+    if skipped:
+        warn(f"skipped {len(skipped)} unreadable or unusable clip(s); training on "
+             f"{counts['train']} / {counts['valid']} / {counts['test']} clips (train / valid / test)")
+    return counts
+
+
+def _model_and_batches(net, data, config, world):
+    """What trains (the standardised head on cached embeddings, or the network on log-mel inputs) and its batches."""
+    if config.mode == "head":
+        train_x = data["train"][0]
+        mean, std = train_x.mean(axis=0), train_x.std(axis=0)
+        std = np.where(std > 1e-6 * max(1.0, float(np.abs(train_x).max())), std, 1.0)
+        model = standardised_head(net.dense, mean, std) if net.has_bias else net.dense
+        return model, {s: ArrayBatches(data[s][0], data[s][1], config.batch_size, config.seed, world) for s in SPLITS}
+    return LogitsOf(net), {s: PipelineBatches(data[s][0], data[s][1], config.batch_size, config.seed,
+                                              threads=_pipeline_threads(), world=world) for s in SPLITS}
+
+
+def _plan_line(model, blocks, config, world) -> str:
+    trainable = sum(int(np.prod(p.shape)) for p in model.trainable_params())
+    what = ("the head" if blocks == 0 else "every layer" if config.mode == "full"
+            else f"the last {blocks} conv block(s) and the head")
+    return (f"mode {config.mode}: training {trainable:,} values ({what}), {config.epochs} epochs, "
+            f"batch {config.batch_size}"
+            + (f" per process, data-parallel over {world.size} processes" if world.size > 1 else "")
+            + f", Adam lr {config.lr}, {config.loss} loss")
+
+
+def _write_outputs(config, net, front_end, dataset, checkpoint, test):
+    """Rank 0: the fine-tuned checkpoint, the confusion matrix and (unless told not to) the card."""
+    from fcn4.model.checkpoint import save_checkpoint
+
+    save_checkpoint(net, checkpoint)
+    save_confusion_png(test["confusion"], dataset.labels, config.run_dir / "confusion.png",
+                       title=f"{config.name}: test set ({test['support']} clips)")
+    if config.publish == "none":
+        return None, None
+    return _publish(config, net, front_end, dataset, checkpoint, test)
+
+
+def _metrics(config, start, dataset, counts, skipped, result, test, checkpoint, card, uid, timings, world) -> dict:
+    """What ``metrics.json`` records of a run."""
+    return {
         "dataset": {"name": dataset.name, "root": dataset.root, "split": dataset.split_method,
                     "labels": list(dataset.labels), "clips": counts, "skipped": len(skipped), "notes": list(dataset.notes)},
         "skipped": [vars(s) for s in skipped],
         "pretrained": config.pretrained if start.pretrained else None,
-        "mode": config.mode, "best_epoch": result.best_epoch, "valid": best.valid, "test": test,
+        "mode": config.mode, "best_epoch": result.best_epoch, "valid": result.history[result.best_epoch - 1].valid,
+        "test": test,
         "history": [{"epoch": r.epoch, "train_loss": r.train_loss, "valid_loss": r.valid["loss"],
                      "valid_accuracy": r.valid.get("accuracy"), "valid_roc_auc": r.valid.get("roc_auc"),
                      "seconds": r.seconds} for r in result.history],
         "checkpoint": str(checkpoint), "card": str(card) if card else None, "uid": uid, "timings": timings,
         "processes": world.size,
     }
-    if world.main:
-        write_text_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
-    _print_test(log, test, dataset.labels, result.best_epoch)
-    world.barrier()  # the other ranks return once the run folder is complete
-    return FinetuneResult(run_dir, config, dataset, test, checkpoint, card, uid, skipped, timings)
 
 
 # -------------------------------------------------------------------------------- features

@@ -24,3 +24,49 @@ def test_demo_runs_the_whole_pipeline_and_says_weights_are_untrained():
     assert "melgram [96, 1366]" in out and "output [1, 50]" in out and "embedding [1, 2048]" in out
     assert "UNTRAINED" in out and "total time:" in out
     assert len([line for line in out.splitlines() if line.startswith("  ")]) == 5  # top-5 tags
+
+
+@pytest.mark.parametrize("command", ["demo", "info", "tag", "embed", "fetch", "card", "prepare", "train",
+                                     "evaluate", "export"])
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main([command, "--help"])
+    assert stop.value.code == 0 and "usage: fcn4 " + command in capsys.readouterr().out
+
+
+def test_flag_defaults_are_the_librarys():
+    import inspect
+
+    from fcn4.cli import build_parser
+    from fcn4.inference.tagger import Tagger
+    from fcn4.training.tagging import TrainConfig
+
+    parser = build_parser()
+    tag = parser.parse_args(["tag", "x.wav"])
+    train = parser.parse_args(["train", "--features", "f"])
+    assert tag.batch_size == inspect.signature(Tagger).parameters["batch_size"].default
+    assert tag.backend == inspect.signature(Tagger).parameters["backend"].default
+    assert (train.epochs, train.lr, train.reader_threads) == (TrainConfig.epochs, TrainConfig.lr,
+                                                             TrainConfig.reader_threads)
+    assert parser.parse_args(["train", "--features", "f", "--workers", "3"]).reader_threads == 3  # the old name
+
+
+def test_errors_exit_2_with_one_line_and_bugs_exit_3_with_the_traceback(monkeypatch, capsys):
+    from fcn4 import SettingError
+    from fcn4.cli import info
+
+    monkeypatch.setattr(info, "run", lambda args: (_ for _ in ()).throw(SettingError("--frames 0: too short")))
+    assert main(["info"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "fcn4 info: error: --frames 0: too short"
+    monkeypatch.setattr(info, "run", lambda args: 1 / 0)
+    assert main(["info"]) == 3
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "ZeroDivisionError" in err and "internal error" in err.splitlines()[-1]
+
+
+def test_a_bad_number_in_a_flag_names_the_flag(capsys, tmp_path):
+    assert main(["card", "publish", str(tmp_path / "x.ckpt"), "--metric", "acc=abc"]) == 2
+    assert "--metric 'acc=abc'" in capsys.readouterr().err
+    assert main(["train", "--features", str(tmp_path), "--in-classes", "1,a"]) == 2
+    assert "--in-classes takes comma-separated whole numbers" in capsys.readouterr().err
