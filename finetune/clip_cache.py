@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fcn4.base.files import temporary_beside, write_text_atomic
+from fcn4.base.files import replace_durably, temporary_beside, write_text_atomic
 from fcn4.audio.frontend import FrontEnd
 from fcn4.hub.download import sha256_file
 from fcn4.hub.cache import get_hub_dir
@@ -81,7 +81,7 @@ class ClipCache:
         path = self.array_path(key)
         with temporary_beside(path, ".npy") as tmp:
             np.save(tmp, np.ascontiguousarray(array), allow_pickle=False)
-            os.replace(tmp, path)
+            replace_durably(tmp, path)
         return path
 
     def put_error(self, key: str, reason: str) -> None:

@@ -27,7 +27,7 @@ from fcn4.training.batches import ArrayBatches, PipelineBatches
 from fcn4.training.datasets import SPLITS, LabelledDataset, read_dataset
 from fcn4.training.metrics import confusion_text, save_confusion_png
 from fcn4.training.parallel import SINGLE, World, init_world
-from fcn4.training.trainer import STATE_FILE, LogitsOf, Trainer
+from fcn4.training.trainer import STATE_FILE, LogitsOf, Trainer, hold_run_folder
 
 from .clip_cache import ClipCache, content_keys, front_end_key
 from .config import ConfigError, FinetuneConfig, trainable_blocks
@@ -63,13 +63,20 @@ class FinetuneResult:
 
 def run(config: FinetuneConfig, *, log: Callable[[str], None] = print,
         warn: Callable[[str], None] = print) -> FinetuneResult:
-    """Fine-tune as ``config`` says; returns the test metrics and where the model and card are."""
-    import mindspore as ms
+    """Fine-tune as ``config`` says; returns the test metrics and where the model and card are.
 
+    The run folder is held while this runs: a second run into it is refused at once.
+    """
     if config.data_dir is None:
         raise ConfigError("no data folder: pass --data-dir (or data_dir in the config file)")
     world = init_world(config.device)
-    log, warn = world.on_main(log), world.on_main(warn)
+    with hold_run_folder(config.run_dir, world, "fine-tuning run"):
+        return _run(config, world, world.on_main(log), world.on_main(warn))
+
+
+def _run(config: FinetuneConfig, world, log, warn) -> FinetuneResult:
+    import mindspore as ms
+
     run_dir = config.run_dir
     if not config.resume and (run_dir / STATE_FILE).exists():
         raise ConfigError(f"{run_dir} already holds a run; pass --resume to continue it or --out for a new one")
@@ -315,7 +322,6 @@ def _pipeline_threads() -> int:
 # --------------------------------------------------------------------------------- outputs
 def _publish(config, net, front_end, dataset, checkpoint, test):
     from fcn4.hub.publish import CardMetadata, publish_card
-    from fcn4.hub.weights import REPO_ASSETS
 
     metrics = {"accuracy": round(test["accuracy"], 4), "roc_auc": round(test["roc_auc"], 4)
                if test["roc_auc"] is not None else "n/a", "test_clips": test["support"]}
@@ -329,7 +335,7 @@ def _publish(config, net, front_end, dataset, checkpoint, test):
                 f"{config.pretrained if config.pretrained.lower() != 'none' else 'random weights'}.")
     published = publish_card(checkpoint, meta, out=config.run_dir / f"{config.name}.md", overwrite=True)
     if config.publish == "assets":
-        published = publish_card(checkpoint, meta, root=REPO_ASSETS)
+        published = publish_card(checkpoint, meta)
     return published.path, published.uid
 
 

@@ -20,6 +20,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..base.errors import FCN4Error, SettingError
+from ..base.limits import check_range
 
 __all__ = ["FrontEnd", "Windows", "AudioError", "DEFAULT_FRONT_END"]
 
@@ -67,6 +68,25 @@ class FrontEnd:
     hop_length: int = 256
     n_mels: int = 96
     clip_seconds: float = 29.12
+
+    def __post_init__(self):
+        # Checked here, before any filter bank or frame is allocated: cards written by strangers set these.
+        for name, low, bound in (("sample_rate", 1000, "sample_rate"), ("n_fft", 16, "n_fft"),
+                                 ("n_mels", 1, "n_mels")):
+            _whole(name, getattr(self, name))
+            check_range(name, getattr(self, name), low, bound)
+        _whole("hop_length", self.hop_length)
+        if not 1 <= self.hop_length <= self.n_fft:
+            raise SettingError(f"hop_length = {self.hop_length!r} must be between 1 and n_fft ({self.n_fft})")
+        if self.n_mels > self.n_fft // 2 + 1:
+            raise SettingError(f"n_mels = {self.n_mels} is more than the {self.n_fft // 2 + 1} frequency bins of "
+                               f"n_fft = {self.n_fft}")
+        if isinstance(self.clip_seconds, bool) or not isinstance(self.clip_seconds, (int, float)):
+            raise SettingError(f"clip_seconds must be a number of seconds, got {self.clip_seconds!r}")
+        check_range("clip_seconds", self.clip_seconds, 0.01, "clip_seconds")
+        if self.clip_samples < self.n_fft:
+            raise SettingError(f"clip_seconds = {self.clip_seconds} gives {self.clip_samples} samples, fewer than "
+                               f"n_fft = {self.n_fft}")
 
     @property
     def clip_samples(self) -> int:
@@ -203,6 +223,11 @@ class FrontEnd:
         padded = np.pad(y, (0, max(0, starts[-1] + self.clip_samples - y.size)))
         frames = np.stack([padded[s:s + self.clip_samples] for s in starts])
         return Windows(self.melgram(frames), np.asarray(starts) / self.sample_rate)
+
+
+def _whole(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SettingError(f"{name} must be a whole number, got {value!r}")
 
 
 @lru_cache(maxsize=None)

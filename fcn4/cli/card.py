@@ -46,9 +46,9 @@ def add_arguments(parser) -> None:
 
 def run_validate(args) -> int:
     from ..hub.rules import check_cards
-    from ..hub.weights import REPO_ASSETS
+    from ..hub.weights import card_roots
 
-    results = check_cards(args.paths or [REPO_ASSETS], strict=args.strict)
+    results = check_cards(args.paths or card_roots()[:1], strict=args.strict)
     bad = 0
     for path, problems in results.items():
         print(f"{path}: {'ok' if not problems else f'{len(problems)} problem(s)'}")
@@ -87,7 +87,6 @@ def run_sha256(args) -> int:
 
 def run_publish(args) -> int:
     from ..hub.publish import CardMetadata, publish_card
-    from ..hub.weights import REPO_ASSETS
     from ..model.labels import labels_from
 
     values = {}
@@ -109,7 +108,7 @@ def run_publish(args) -> int:
     values["metrics"] = metrics
     if args.in_classes:
         values.setdefault("arguments", {})["in_classes"] = list(int_list("--in-classes", args.in_classes))
-    published = publish_card(args.checkpoint, CardMetadata.from_mapping(values), root=args.root or REPO_ASSETS,
+    published = publish_card(args.checkpoint, CardMetadata.from_mapping(values), root=args.root,
                              out=args.out, overwrite=args.overwrite, strict=args.strict, install=not args.no_install)
     print(f"card:       {published.path}\nuid:        {published.uid}\nsha256:     {published.sha256}")
     if published.cached_checkpoint:

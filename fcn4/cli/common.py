@@ -57,12 +57,12 @@ def output(path):
     if path is None:
         yield sys.stdout
         return
-    from ..base.files import temporary_beside
+    from ..base.files import replace_durably, temporary_beside
 
     with temporary_beside(path) as tmp:
         with open(tmp, "w", encoding="utf-8", newline="") as handle:
             yield handle
-        os.replace(tmp, path)
+        replace_durably(tmp, path)
 
 
 def run_command(prog: str, job, *, interrupted: str | None = None) -> int:

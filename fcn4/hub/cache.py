@@ -15,8 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..base.errors import FCN4Error
-from ..base.files import temporary_beside, write_text_atomic
+from ..base.files import remove_stray_temporaries, replace_durably, temporary_beside, write_text_atomic
+from ..base.locks import waiting_lock
+from ..base.progress import log_line
 from .download import DownloadError, download_file, sha256_file
+from .trust import path_inside, uid_parts
 
 if TYPE_CHECKING:  # the spec module imports this one
     from .weights import WeightsSpec
@@ -108,11 +111,17 @@ def fetch_verified(spec: WeightsSpec, *, force_reload: bool = False, offline: bo
     if offline:
         raise WeightsUnavailable(spec, target, f"offline mode (offline=True or {OFFLINE_ENV}=1) and no verified copy "
                                  "is on disk", rejected)
-    try:
-        download_file(spec.url, target, spec.sha256, progress=progress, **download_options)
-    except DownloadError as exc:
-        raise WeightsUnavailable(spec, target, str(exc), rejected) from exc
-    _write_stamp(target, spec.sha256)
+    # One download per checkpoint across processes: the others wait, then use the verified file.
+    with waiting_lock(target.with_name(f".{target.name}.lock"), on_wait=lambda: log_line(
+            f"waiting for another process that is downloading {target.name} ...")):
+        if not force_reload and target.is_file() and verify_file(target, spec.sha256):
+            return target
+        remove_stray_temporaries(target.parent, target.name)  # a killed download's pieces
+        try:
+            download_file(spec.url, target, spec.sha256, progress=progress, **download_options)
+        except DownloadError as exc:
+            raise WeightsUnavailable(spec, target, str(exc), rejected) from exc
+        _write_stamp(target, spec.sha256)
     return target
 
 
@@ -136,9 +145,10 @@ def install(spec: WeightsSpec, checkpoint, *, sha256: str | None = None) -> Path
                 os.link(checkpoint, tmp)
             except OSError:
                 shutil.copyfile(checkpoint, tmp)
-            os.replace(tmp, target)
+            replace_durably(tmp, target)
     _write_stamp(target, spec.sha256)
-    cached_card = Path(get_hub_dir(), f"{spec.uid}.md")
+    parts = uid_parts(spec.uid)
+    cached_card = path_inside(get_hub_dir(), *parts[:-1], f"{parts[-1]}.md", field="uid")
     if not (cached_card.exists() and os.path.samefile(cached_card, spec.card_path)):
         write_text_atomic(cached_card, Path(spec.card_path).read_text(encoding="utf-8"))
     return target

@@ -25,6 +25,7 @@ import yaml
 from ..base.errors import FCN4Error
 from ..base.files import write_text_atomic
 from ..base.lazy import lazy_exports
+from ..base.limits import limit, limit_hint
 
 __all__ = ["Card", "CardProblem", "CardError", "parse_card", "read_card", "find_cards", "render_card", "write_card",
            "headings", "usage_calls", "section_labels", "SAMPLE_CARD"]
@@ -99,6 +100,10 @@ def parse_card(text: str, path="<card>") -> Card:
     a repeated key) are kept in ``parse_problems`` and reported by :func:`validate_card`.
     """
     path = str(path)
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > limit("card_bytes"):
+        problem = CardProblem(path, "file", f"{size:,} bytes is too large for a card ({limit_hint('card_bytes')})")
+        return Card(path, MappingProxyType({}), "", "", (problem,))
     preamble, header, body, delimiters = [], [], [], 0
     for line in text.splitlines(keepends=True):
         if line.startswith("---"):
@@ -115,6 +120,8 @@ def parse_card(text: str, path="<card>") -> Card:
     if delimiters >= 1:
         try:
             loaded, repeated = _load_yaml("".join(header))
+        except RecursionError:
+            problems.append(CardProblem(path, "front matter", "nested too deeply to read"))
         except yaml.YAMLError as exc:
             where = getattr(exc, "problem_mark", None)
             line = f" (front matter line {where.line + 1})" if where is not None else ""
@@ -135,6 +142,9 @@ def read_card(path) -> Card:
     """Read the card file at ``path``; a missing or unreadable file raises :class:`CardError`."""
     path = Path(path)
     try:
+        if path.is_file() and path.stat().st_size > limit("card_bytes"):
+            raise CardError(path, [CardProblem(str(path), "file", f"{path.stat().st_size:,} bytes is too large "
+                                               f"for a card ({limit_hint('card_bytes')})")])
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = "does not exist" if isinstance(exc, FileNotFoundError) else f"cannot be read ({exc})"
@@ -187,7 +197,16 @@ def write_card(path, text: str, *, overwrite: bool = False) -> Path:
 # --- helpers ---------------------------------------------------------------------------------
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """PyYAML's safe loader that notes keys written twice (it would keep the last quietly)."""
+    """PyYAML's safe loader that notes keys written twice (it would keep the last quietly) and
+    refuses anchors and aliases: a few aliases of aliases expand to gigabytes (a "billion laughs"),
+    and no card needs them."""
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise yaml.composer.ComposerError(None, None, "YAML anchors and aliases (& and *) are not allowed in a "
+                                              "card; write each value out", event.start_mark)
+        return super().compose_node(parent, index)
 
     def construct_mapping(self, node, deep=False):
         keys = [self.construct_object(key_node, deep=deep) for key_node, _ in node.value]
@@ -229,12 +248,33 @@ def headings(text: str):
         if block is not None:
             previous = None
             continue
-        atx = re.match(r"^\s{0,3}#{1,6}(?:\s+(.*?))?\s*$", line)
-        if atx:
-            yield number, re.sub(r"\s+#+$", "", atx.group(1) or "")
-        elif previous is not None and previous[1].strip() and re.match(r"^\s{0,3}=+\s*$", line):
+        atx = _atx_heading(line)
+        if atx is not None:
+            yield number, atx
+        elif previous is not None and previous[1].strip() and _indent(line) <= 3 and set(line.strip()) == {"="}:
             yield previous[0], previous[1].strip()
         previous = (number, line)
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def _atx_heading(line: str) -> str | None:
+    """The text of an ATX heading (``## Usage ##`` -> ``Usage``), or None; linear in the line's length
+    (the regular expression it replaces took quadratic time on a line of spaces)."""
+    if _indent(line) > 3:
+        return None
+    stripped = line.lstrip()
+    hashes = len(stripped) - len(stripped.lstrip("#"))
+    rest = stripped[hashes:]
+    if not 1 <= hashes <= 6 or (rest and not rest[0].isspace()):
+        return None
+    text = rest.strip()
+    closed = text.rstrip("#")
+    if closed != text and closed and closed[-1].isspace():  # a closing run of '#' after a space
+        text = closed.rstrip()
+    return text
 
 
 def _sections(body: str):
@@ -265,6 +305,9 @@ def usage_calls(card: Card, callee: str) -> tuple[dict[str, Any], list[str]]:
         except SyntaxError as exc:
             problems.append(f"a Python block does not parse (line {exc.lineno}: {exc.msg})")
             continue
+        except (RecursionError, MemoryError, ValueError):  # nested too deeply; a NUL byte
+            problems.append("a Python block cannot be read (nested too deeply, or not text)")
+            continue
         for node in sorted((n for n in ast.walk(tree) if isinstance(n, ast.Call)), key=lambda n: n.lineno):
             if _called_name(node.func) != callee:
                 continue
@@ -276,7 +319,10 @@ def usage_calls(card: Card, callee: str) -> tuple[dict[str, Any], list[str]]:
                     continue
                 try:
                     value = _literal(keyword.value)
-                except ValueError:
+                except _TooLarge as exc:
+                    problems.append(f"line {node.lineno}: {keyword.arg}= holds {exc}")
+                    continue
+                except (ValueError, TypeError, RecursionError, MemoryError):
                     problems.append(f"line {node.lineno}: {keyword.arg}= is not a literal value")
                     continue
                 if keyword.arg in arguments and _plain(arguments[keyword.arg]) != _plain(value):
@@ -294,18 +340,41 @@ def _called_name(func) -> str | None:
     return func.id if isinstance(func, ast.Name) else None
 
 
+class _TooLarge(ValueError):
+    """A Usage value larger than :func:`~fcn4.base.limits.limit` ``usage_items`` allows."""
+
+
 def _literal(node):
-    """A Python literal, also ``[x] * n`` as the zoo's Usage writes ``padding=[0] * 5``."""
+    """A Python literal, also ``[x] * n`` as the zoo's Usage writes ``padding=[0] * 5``.
+
+    The size of a repeated list is checked before it is built (``[0] * 10**10`` is refused).
+    """
     try:
-        return ast.literal_eval(node)
+        value = ast.literal_eval(node)
     except ValueError:
-        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
-            left, right = _literal(node.left), _literal(node.right)
-            if isinstance(left, (list, tuple)) and isinstance(right, int):
-                return left * right
-            if isinstance(right, (list, tuple)) and isinstance(left, int):
-                return right * left
-        raise
+        if not (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult)):
+            raise
+        left, right = _literal(node.left), _literal(node.right)
+        if isinstance(right, (list, tuple)) and isinstance(left, int) and not isinstance(left, bool):
+            left, right = right, left
+        if not (isinstance(left, (list, tuple)) and isinstance(right, int) and not isinstance(right, bool)):
+            raise
+        if len(left) * max(right, 0) > limit("usage_items"):
+            raise _TooLarge(f"{len(left)} x {right} values, more than any network argument needs "
+                            f"({limit_hint('usage_items')})") from None
+        value = left * right
+    if _count(value) > limit("usage_items"):
+        raise _TooLarge(f"{_count(value)} values, more than any network argument needs ({limit_hint('usage_items')})")
+    return value
+
+
+def _count(value) -> int:
+    """Values in a (nested) literal."""
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return sum(_count(v) for v in value)
+    if isinstance(value, dict):
+        return sum(_count(k) + _count(v) for k, v in value.items())
+    return 1
 
 
 def _plain(value):

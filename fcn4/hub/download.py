@@ -12,11 +12,12 @@ import hashlib
 import os
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 
 from ..base.errors import FCN4Error
-from ..base.files import temporary_beside
+from ..base.files import replace_durably, temporary_beside
 from ..base.progress import progress_bar, show_progress
 
 __all__ = ["DownloadError", "IntegrityError", "download_file", "sha256_file", "CHUNK_SIZE"]
@@ -86,6 +87,9 @@ def download_file(url: str, target, sha256: str | None = None, *, timeout=(10.0,
         The bytes arrived but their sha256 differs from ``sha256``.
     """
     target = Path(target)
+    if urlsplit(str(url)).scheme not in ("http", "https"):
+        raise DownloadError(url, "only http(s) links are downloaded; fix the card's asset-link, or place the "
+                                 f"file by hand at {target}")
     expected = sha256.lower() if sha256 else None
     show = show_progress(progress)
     http = session or requests.Session()
@@ -126,6 +130,12 @@ def download_file(url: str, target, sha256: str | None = None, *, timeout=(10.0,
                 if not retry:
                     raise DownloadError(url, f"{last_error}; connect, or place the file by hand at {target}") from exc
                 continue
+            except requests.RequestException as exc:  # a redirect to file:// or to a bad URL, too many redirects
+                raise DownloadError(url, f"{type(exc).__name__}: {exc}; the link (or where it redirects) cannot be "
+                                         f"downloaded: place the file by hand at {target}") from exc
+            except OSError as exc:  # writing the file: a full disk, a lost permission
+                raise DownloadError(url, f"cannot write {target.parent}: {exc.strerror or exc} (after {received:,} "
+                                         "bytes); free space or choose another hub dir (FCN4_HUB_DIR)") from exc
             break
         else:
             raise DownloadError(url, f"{last_error} (gave up after {retries + 1} attempts); "
@@ -133,7 +143,7 @@ def download_file(url: str, target, sha256: str | None = None, *, timeout=(10.0,
         actual = digest.hexdigest()
         if expected is not None and actual != expected:
             raise IntegrityError(url, expected, actual, received)
-        os.replace(tmp, target)
+        replace_durably(tmp, target)
     return target
 
 

@@ -22,7 +22,8 @@ from ..base.errors import SettingError
 from .cards import CardError, parse_card, render_card, write_card
 from .rules import validate_card
 from ..model.network import CARD_ARGUMENTS
-from .weights import REPO_ASSETS, WeightsSpec, card_uid, hub_uid, uid_from_path
+from .trust import path_inside, uid_parts
+from .weights import WeightsSpec, card_uid, hub_uid, publish_root, uid_from_path
 from .weights import install as install_card
 
 __all__ = ["CardMetadata", "Published", "publish_card", "card_path_for", "ZOO_REPO_LINK"]
@@ -91,12 +92,14 @@ class Published:
     cached_checkpoint: Path | None
 
 
-def card_path_for(meta: CardMetadata, root=REPO_ASSETS) -> Path:
+def card_path_for(meta: CardMetadata, root=None) -> Path:
     """``<root>/<user-id>/<backend>/<ms-version>/<name>.md``, the hub's layout."""
-    return Path(root) / f"{hub_uid(meta.user_id, meta.backend, meta.mindspore_version, meta.name)}.md"
+    root = publish_root() if root is None else root
+    parts = uid_parts(hub_uid(meta.user_id, meta.backend, meta.mindspore_version, meta.name), "card name")
+    return path_inside(root, *parts[:-1], f"{parts[-1]}.md", field="card name")
 
 
-def publish_card(checkpoint, meta: CardMetadata, *, root=REPO_ASSETS, out=None, overwrite: bool = False,
+def publish_card(checkpoint, meta: CardMetadata, *, root=None, out=None, overwrite: bool = False,
                  strict: bool = False, install: bool = True) -> Published:
     """Write the card of ``checkpoint`` described by ``meta``.
 

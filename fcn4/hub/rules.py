@@ -22,7 +22,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from ..audio.frontend import FrontEnd
+from ..base.errors import SettingError
+from ..model.arguments import check_arguments
 from .cards import Card, CardError, CardProblem, find_cards, headings, read_card, section_labels, usage_calls
+from .trust import file_name_of_link, safe_name
 
 __all__ = ["validate_card", "check_card", "check_cards", "RULES", "REQUIRED_FIELDS", "USED_FOR", "BACKENDS",
            "MODULE_TYPES", "FILE_FORMATS", "HUB_AUDIO_DATASETS"]
@@ -163,9 +166,34 @@ def headings_without_colons(card: Card, strict: bool) -> Problems:
             yield f"body line {number}", f"heading {text!r} ends with ':'; the hub rejects that"
 
 
+def names_make_safe_paths(card: Card, strict: bool) -> Problems:
+    """This package's rule: the names that become paths (uid parts, the checkpoint's file name) are
+    plain names, never ``..``, a separator or an absolute path (see :mod:`fcn4.hub.trust`)."""
+    fields = card.fields
+    for name in ("user-id", "mindspore-version"):
+        if fields.get(name) not in (None, ""):
+            try:
+                safe_name(str(fields[name]), name)
+            except SettingError as exc:
+                yield name, str(exc).split(": ", 1)[1]
+    if fields.get("infer-backend") not in (None, ""):
+        try:
+            safe_name(str(fields["infer-backend"]).split("/")[0], "infer-backend")
+        except SettingError as exc:
+            yield "infer-backend", str(exc).split(": ", 1)[1]
+    items = fields.get("asset")
+    for i, item in enumerate(items if isinstance(items, list) else ()):
+        if isinstance(item, Mapping) and item.get("asset-link") not in (None, ""):
+            try:
+                file_name_of_link(str(item["asset-link"]).strip().strip("<>"))
+            except SettingError as exc:
+                yield f"asset[{i}].asset-link", str(exc).split(": ", 1)[1]
+
+
 def usage_arguments(card: Card, strict: bool) -> Problems:
-    """This package's rule: the Usage's ``load(...)`` and ``FrontEnd(...)`` calls parse and agree."""
-    _, network_problems = usage_calls(card, "load")
+    """This package's rule: the Usage's ``load(...)`` and ``FrontEnd(...)`` calls parse, agree, and ask
+    for a network and audio settings within the limits (:mod:`fcn4.base.limits`)."""
+    network, network_problems = usage_calls(card, "load")
     audio, audio_problems = usage_calls(card, "FrontEnd")
     for message in network_problems + audio_problems:
         yield "Usage", message
@@ -173,6 +201,19 @@ def usage_arguments(card: Card, strict: bool) -> Problems:
     unknown = sorted(set(audio) - set(settings))
     if unknown:
         yield "Usage", f"FrontEnd(...) has no setting {', '.join(unknown)}; it takes {', '.join(settings)}"
+    elif not audio_problems:
+        try:
+            FrontEnd(**audio)
+        except (SettingError, TypeError) as exc:
+            yield "Usage", f"FrontEnd(...): {exc}"
+    if not network_problems:
+        labels, _ = section_labels(card)
+        if labels is not None:
+            network = {"num_classes": len(labels), **network}
+        try:
+            check_arguments(**network)
+        except (SettingError, TypeError) as exc:
+            yield "Usage", f"load(...): {exc}"
 
 
 def labels_section(card: Card, strict: bool) -> Problems:
@@ -187,7 +228,8 @@ def labels_section(card: Card, strict: bool) -> Problems:
 
 #: Every rule, in the order problems are reported.
 RULES = (required_fields, bool_fields, accuracy_is_a_number, input_shape, choices, module_type, links, assets,
-         dataset_on_the_hubs_list, no_colons, headings_without_colons, usage_arguments, labels_section)
+         dataset_on_the_hubs_list, no_colons, headings_without_colons, names_make_safe_paths, usage_arguments,
+         labels_section)
 
 
 def validate_card(card: Card, *, strict: bool = False) -> list[CardProblem]:

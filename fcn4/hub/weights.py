@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 from ..audio.frontend import DEFAULT_FRONT_END, FrontEnd
 from ..base.errors import SettingError
@@ -32,15 +31,18 @@ from .cache import (HUB_DIR_ENV, OFFLINE_ENV, WeightsUnavailable, fetch_verified
 from .cache import install as _install
 from .cards import Card, CardError, CardProblem, read_card
 from .rules import validate_card
+from .trust import file_name_of_link, path_inside, uid_parts
 from .download import sha256_file
 
 __all__ = ["WeightsSpec", "WeightsUnavailable", "resolve", "fetch", "verify_file", "find_card", "card_uid",
-           "uid_from_path", "hub_uid", "available_uids", "get_hub_dir", "set_hub_dir", "install",
-           "DEFAULT_UID", "HUB_DIR_ENV", "OFFLINE_ENV", "REPO_ASSETS", "KINDS"]
+           "uid_from_path", "hub_uid", "available_uids", "card_roots", "publish_root", "get_hub_dir", "set_hub_dir", "install",
+           "DEFAULT_UID", "HUB_DIR_ENV", "OFFLINE_ENV", "REPO_ASSETS", "PACKAGED_ASSETS", "KINDS"]
 
 DEFAULT_UID = "mindspore/ascend/1.1/fcn4_v1.1"
-#: The cards of this repository (absent from a wheel install; uids then resolve in the cache).
+#: The cards of this repository's checkout (where ``card publish`` writes by default).
 REPO_ASSETS = Path(__file__).resolve().parents[2] / "mshub_res" / "assets"
+#: The same cards inside an installed wheel (the build packs ``mshub_res/assets`` as ``fcn4/hub/assets``).
+PACKAGED_ASSETS = Path(__file__).resolve().parent / "assets"
 #: What a spec was read from: a card (uid or file), a bare checkpoint, or nothing (random values).
 KINDS = ("card", "checkpoint", "none")
 # Datasets whose cards need no Labels section: the package ships their vocabulary.
@@ -81,7 +83,7 @@ class WeightsSpec:
         """The checkpoint's file name: the basename of its URL, as the hub client uses."""
         if self.kind == "checkpoint":
             return Path(self.checkpoint).name
-        return unquote(os.path.basename(urlparse(self.url or "").path))
+        return file_name_of_link(self.url, "asset-link")
 
     @property
     def num_classes(self) -> int | None:
@@ -93,7 +95,7 @@ class WeightsSpec:
         """Where the checkpoint lives in the cache: ``<hub dir>/<uid dir>/<file>``."""
         if self.kind != "card":
             raise SettingError(f"weights {self.name!r} come from no card, so they have no place in the hub cache")
-        return Path(get_hub_dir(), *self.uid.split("/")[:-1], self.filename)
+        return path_inside(get_hub_dir(), *uid_parts(self.uid)[:-1], self.filename, field=f"the cache path of {self.uid}")
 
     @property
     def cache_key(self) -> str:
@@ -105,7 +107,7 @@ class WeightsSpec:
 
     def candidate_paths(self) -> tuple[Path, ...]:
         """Places a checkpoint is looked for, in order: beside the card, then the cache."""
-        beside = Path(self.card_path).parent / self.filename
+        beside = path_inside(Path(self.card_path).parent, self.filename, field="asset-link")
         return (beside, self.cache_path) if beside != self.cache_path else (self.cache_path,)
 
     def network_arguments(self, *args, **overrides) -> dict[str, Any]:
@@ -164,15 +166,23 @@ class WeightsSpec:
         if labels is None and dataset is not None:
             name = _DATASET_LABELS.get(str(dataset).lower())
             labels = load_labels(name) if name else None
+        uid = uid or card_uid(card)
+        if not problems:  # the names that become paths: refused before any path is made
+            for field_name, check in (("uid", lambda: uid_parts(uid)),
+                                      ("asset-link", lambda: file_name_of_link(str(asset["asset-link"]).strip("<>")))):
+                try:
+                    check()
+                except SettingError as exc:
+                    problems.append(CardProblem(card.path, field_name, str(exc)))
         if problems:
             raise CardError(card.path, problems)
-        return cls(uid=uid or card_uid(card), card_path=str(card.path),
+        return cls(uid=uid, card_path=str(card.path),
                    model_name=str(card.fields["model-name"]).lower(),
                    url=str(asset["asset-link"]).strip().strip("<>"),
                    sha256=str(asset["asset-sha256"]).strip().lower(),
                    file_format="ckpt", dataset=None if dataset is None else str(dataset), labels=labels,
                    arguments=MappingProxyType(card.usage_arguments()),
-                   front_end=FrontEnd(**card.front_end_arguments()),
+                   front_end=FrontEnd(**card.front_end_arguments()),  # checked by validate_card's rules
                    metrics=MappingProxyType(_metrics(card.fields)))
 
     @classmethod
@@ -222,12 +232,25 @@ def card_uid(card: Card) -> str:
                                                f.get("mindspore-version", ""), Path(card.path).stem)
 
 
+def publish_root() -> Path:
+    """Where ``card publish`` writes by default: the checkout's ``mshub_res/assets``, or in an
+    installed package (whose own folder is no place to write) ``mshub_res/assets`` here."""
+    return REPO_ASSETS if REPO_ASSETS.is_dir() else Path("mshub_res", "assets")
+
+
+def card_roots() -> list[Path]:
+    """Where uids are looked up, in order: the checkout's cards, the wheel's, the cache."""
+    roots = [root for root in (REPO_ASSETS, PACKAGED_ASSETS) if root.is_dir()]
+    return roots + [Path(get_hub_dir())]
+
+
 def available_uids() -> list[str]:
-    """The uids of this repository's cards."""
-    if not REPO_ASSETS.is_dir():
-        return []
-    return sorted(p.relative_to(REPO_ASSETS).with_suffix("").as_posix() for p in REPO_ASSETS.rglob("*.md")
-                  if p.name not in ("README.md", "README_CN.md"))
+    """The uids of the cards that ship with this package."""
+    uids = set()
+    for root in card_roots()[:-1]:
+        uids.update(p.relative_to(root).with_suffix("").as_posix() for p in root.rglob("*.md")
+                    if p.name not in ("README.md", "README_CN.md"))
+    return sorted(uids)
 
 
 def find_card(name) -> Path:
@@ -241,15 +264,20 @@ def find_card(name) -> Path:
                                                "card (.md) or a uid such as " + DEFAULT_UID)])
         return path
     uid = text.strip("/")
-    if not re.fullmatch(r"[\w.+-]+(/[\w.+-]+)+", uid):
+    try:
+        parts = uid_parts(uid)
+    except SettingError:
+        parts = []
+    if len(parts) < 2 or not re.fullmatch(r"[\w.+-]+(/[\w.+-]+)+", uid):
         raise CardError(text, [CardProblem(text, "name", f"neither a card file nor a uid like {DEFAULT_UID}")])
-    for root in (REPO_ASSETS, Path(get_hub_dir())):
-        candidate = root / f"{uid}.md"
+    roots = card_roots()
+    for root in roots:
+        candidate = path_inside(root, *parts[:-1], f"{parts[-1]}.md", field="uid")
         if candidate.is_file():
             return candidate
     known = ", ".join(available_uids()) or "none"
     raise CardError(uid, [CardProblem(uid, "uid", (
-        f"no card for this uid in {REPO_ASSETS} or {get_hub_dir()}; known here: {known}. "
+        f"no card for this uid in {' or '.join(map(str, roots))}; known here: {known}. "
         "Pass the path of a card file instead"))])
 
 

@@ -177,7 +177,7 @@ class OnnxBackend(Backend):
         """
         import mindspore as ms
 
-        from ..base.files import temporary_beside, write_text_atomic
+        from ..base.files import replace_durably, temporary_beside, write_text_atomic
 
         _onnxruntime()
         path = cls.cache_path(key, batch_size, input_shape, cache_dir)
@@ -197,7 +197,7 @@ class OnnxBackend(Backend):
             write_text_atomic(path.with_suffix(".json"), json.dumps(
                 {"key": key, "info": asdict(info), "input": [batch_size, *input_shape], "max_difference": error,
                  "mindspore": ms.__version__, "network": net.extend_repr()}, indent=1))
-            os.replace(tmp, path)
+            replace_durably(tmp, path)
         backend.path = path
         return backend
 

@@ -103,7 +103,7 @@ class Embeddings:
 
     def save(self, path) -> Path:
         """Write the ``.npz`` atomically (a good file is never replaced by a partial one)."""
-        from ..base.files import temporary_beside
+        from ..base.files import replace_durably, temporary_beside
 
         path = Path(path)
         if path.suffix != ".npz":
@@ -115,7 +115,7 @@ class Embeddings:
                      window_embeddings=self.window_vectors, window_file=self.window_file,
                      window_start=self.window_start, window=np.str_(self.window),
                      aggregate=np.str_(self.aggregate), weights=np.str_(self.weights))
-            os.replace(tmp, path)
+            replace_durably(tmp, path)
         return path
 
 

@@ -15,11 +15,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..base.errors import FCN4Error
+from ..base.files import replace_durably
+from ..base.limits import limit, limit_hint
 
 # MindSpore and the network load on first use, so that the error type (which the command line
 # catches) and architecture() import in a fraction of a second.
 
-__all__ = ["CheckpointError", "LoadReport", "read_checkpoint", "load_checkpoint", "save_checkpoint",
+__all__ = ["CheckpointError", "LoadReport", "read_checkpoint", "scan_checkpoint", "load_checkpoint", "save_checkpoint",
            "architecture", "assign"]
 
 
@@ -54,6 +56,7 @@ def read_checkpoint(path) -> dict:
     if not os.path.isfile(name):
         what = "is a folder" if os.path.isdir(name) else "does not exist"
         raise CheckpointError(name, f"the file {what}; pass the path of a .ckpt file")
+    scan_checkpoint(name)  # sizes the file declares, checked before MindSpore allocates them
     try:
         import mindspore as ms
 
@@ -62,6 +65,111 @@ def read_checkpoint(path) -> dict:
         raise CheckpointError(
             name, f"not a readable MindSpore checkpoint ({str(exc).splitlines()[0]}); "
             "download it again or check that it was written by mindspore.save_checkpoint") from exc
+
+
+#: Bytes per value of the tensor types a MindSpore checkpoint names.
+_ITEMSIZE = {"Float16": 2, "BFloat16": 2, "Float32": 4, "Float64": 8, "Int8": 1, "UInt8": 1, "Int16": 2,
+             "UInt16": 2, "Int32": 4, "UInt32": 4, "Int64": 8, "UInt64": 8, "Bool": 1, "Complex64": 8,
+             "Complex128": 16}
+
+
+def scan_checkpoint(path) -> dict[str, tuple[tuple[int, ...], str]]:
+    """Each entry's name, shape and type, read from the file's structure without reading a value.
+
+    A MindSpore ``.ckpt`` is a protocol buffer of ``(tag, (dims, type, bytes))`` entries. Every
+    entry's byte length is compared with what its shape and type declare, and the declared total
+    with :func:`~fcn4.base.limits.limit` ``checkpoint_values``, before MindSpore allocates
+    anything: a 50-byte file declaring a 250M-value tensor is refused at once.
+    Raises :class:`CheckpointError` naming the file and the entry.
+    """
+    name = os.fspath(path)
+    entries, total = {}, 0
+    try:
+        with open(name, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            for number, (start, length) in _messages(handle, 0, size):
+                if number != 1:
+                    continue
+                tag, dims, kind, content = _entry(handle, start, length)
+                values = 1
+                for d in dims:
+                    values *= d
+                total += values
+                if total > limit("checkpoint_values"):
+                    raise CheckpointError(name, f"it declares more than {limit('checkpoint_values'):,} values "
+                                                f"(at {tag!r}); {limit_hint('checkpoint_values')}")
+                if kind in _ITEMSIZE and content != values * _ITEMSIZE[kind]:
+                    raise CheckpointError(name, f"entry {tag!r} declares shape {list(dims)} of {kind} "
+                                                f"({values * _ITEMSIZE[kind]:,} bytes) but holds {content:,} bytes: "
+                                                "the file is damaged or not what it claims; download it again")
+                entries[tag] = (tuple(dims), kind)
+    except (_Malformed, UnicodeDecodeError) as exc:
+        raise CheckpointError(name, f"not a readable MindSpore checkpoint ({exc}); download it again or check "
+                                    "that it was written by mindspore.save_checkpoint") from None
+    return entries
+
+
+class _Malformed(ValueError):
+    pass
+
+
+def _varint(handle) -> int:
+    result = shift = 0
+    while True:
+        byte = handle.read(1)
+        if not byte:
+            raise _Malformed("it ends inside a field")
+        result |= (byte[0] & 0x7F) << shift
+        if not byte[0] & 0x80:
+            return result
+        shift += 7
+        if shift > 63:
+            raise _Malformed("a number longer than 64 bits")
+
+
+def _messages(handle, start: int, end: int):
+    """``(field number, value)`` of each field between ``start`` and ``end``; length-delimited values
+    are ``(offset, length)`` and are skipped, not read."""
+    handle.seek(start)
+    while handle.tell() < end:
+        key = _varint(handle)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            yield number, (_varint(handle), 0)
+        elif wire == 2:
+            length = _varint(handle)
+            offset = handle.tell()
+            if offset + length > end:
+                raise _Malformed(f"field {number} claims {length:,} bytes past the end of its message")
+            yield number, (offset, length)
+            handle.seek(offset + length)
+        elif wire in (1, 5):
+            handle.seek(8 if wire == 1 else 4, 1)
+        else:
+            raise _Malformed(f"wire type {wire} is not used by checkpoints")
+
+
+def _entry(handle, start: int, length: int):
+    """(tag, dims, type, content bytes) of one checkpoint entry."""
+    tag, dims, kind, content = None, [], None, 0
+    back = handle.tell()
+    for number, (offset, size) in list(_messages(handle, start, start + length)):
+        if number == 1:
+            handle.seek(offset)
+            tag = handle.read(size).decode("utf-8")
+        elif number == 2:
+            for inner, (value, inner_size) in list(_messages(handle, offset, offset + size)):
+                if inner == 1:
+                    dims.append(value)
+                elif inner == 2:
+                    handle.seek(value)
+                    kind = handle.read(inner_size).decode("utf-8")
+                elif inner == 3:
+                    content = inner_size
+    handle.seek(back)
+    if tag is None:
+        raise _Malformed("an entry without a name")
+    return tag, dims, kind, content
 
 
 def load_checkpoint(net, source, *, skip_head: bool = False, label: str | None = None) -> LoadReport:
@@ -147,7 +255,7 @@ def save_checkpoint(net, path, *, extra: Mapping | None = None) -> str:
     tmp = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp.ckpt")
     try:
         ms.save_checkpoint(net, tmp, append_dict=dict(extra) if extra else None)
-        os.replace(tmp, path)  # MindSpore makes its files read-only; replace needs no write bit
+        replace_durably(tmp, path)  # MindSpore makes its files read-only; replace needs no write bit
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)

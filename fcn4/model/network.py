@@ -6,32 +6,14 @@ published MagnaTagATune checkpoint loads into a network built from the hub card'
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from types import MappingProxyType
 
 import numpy as np
 from mindspore import nn, ops
 
 from ..base.errors import SettingError
+from .arguments import _OUTPUTS, CARD_ARGUMENTS, HEAD_PREFIX, N_BLOCKS, _int, check_arguments  # noqa: F401
 
-__all__ = ["FCN4", "CARD_ARGUMENTS", "HEAD_PREFIX", "N_BLOCKS"]
-
-#: The architecture arguments of the FCN-4 hub card's Usage (``mindspore/ascend/1.1/fcn4_v1.1``),
-#: in the zoo's positional order. They are :class:`FCN4`'s defaults.
-CARD_ARGUMENTS = MappingProxyType({
-    "in_classes": (1, 128, 384, 768, 2048),
-    "kernel_size": (3, 3, 3, 3, 3),
-    "padding": (0, 0, 0, 0, 0),
-    "maxpool": ((2, 4), (4, 5), (3, 8), (4, 8)),
-    "has_bias": True,
-})
-
-#: Parameters whose names start with this belong to the classifier head.
-HEAD_PREFIX = "dense."
-#: Convolutional blocks (conv -> batch norm -> ReLU -> pool) before the global max.
-N_BLOCKS = 4
-_OUTPUTS = ("sigmoid", "logits")
-
+__all__ = ["FCN4", "CARD_ARGUMENTS", "HEAD_PREFIX", "N_BLOCKS", "check_arguments"]
 
 class FCN4(nn.Cell):
     """FCN-4: four conv blocks, a global max over frequency and time, one dense layer.
@@ -80,18 +62,9 @@ class FCN4(nn.Cell):
                  maxpool=CARD_ARGUMENTS["maxpool"], has_bias=CARD_ARGUMENTS["has_bias"],
                  num_classes: int = 50, output: str = "sigmoid"):
         super().__init__()
-        self.in_classes = _ints("in_classes", in_classes, (N_BLOCKS + 1,), minimum=1)
-        self.kernel_size = tuple(_pair("kernel_size", k, minimum=1)
-                                 for k in _seq("kernel_size", kernel_size, (N_BLOCKS, N_BLOCKS + 1)))
-        self.padding = _ints("padding", padding, (N_BLOCKS, N_BLOCKS + 1), minimum=0)
-        self.maxpool = tuple(_pair("maxpool", p, minimum=1)
-                             for p in _seq("maxpool", maxpool, (N_BLOCKS,)))
-        if not isinstance(has_bias, bool):
-            raise TypeError(f"has_bias must be True or False, got {has_bias!r}")
-        if output not in _OUTPUTS:
-            raise SettingError(f"output must be one of {_OUTPUTS}, got {output!r}")
-        self.has_bias = has_bias
-        self.output = output
+        checked = check_arguments(in_classes, kernel_size, padding, maxpool, has_bias, num_classes, output)
+        self.in_classes, self.kernel_size, self.padding = checked["in_classes"], checked["kernel_size"], checked["padding"]
+        self.maxpool, self.has_bias, self.output = checked["maxpool"], has_bias, output
         self.num_features = self.in_classes[-1]
 
         channels = self.in_classes
@@ -107,7 +80,7 @@ class FCN4(nn.Cell):
         self.relu = nn.ReLU()
         self.sigmoid = nn.Sigmoid()
         self.reset_classifier(num_classes)
-        self.min_input_size = (self._min_extent(0), self._min_extent(1))
+        self.min_input_size = checked["min_input_size"]
 
     # ----------------------------------------------------------------- forward paths
     def forward_features(self, x):
@@ -151,7 +124,7 @@ class FCN4(nn.Cell):
         The backbone (conv1..conv4, bn1..bn4) is kept as it is. The new head is named
         ``dense`` like the old one, so checkpoints of the fine-tuned network keep the zoo's names.
         """
-        self.num_classes = _int("num_classes", num_classes, minimum=1)
+        self.num_classes = _int("num_classes", num_classes, minimum=1, bound="classes")
         if has_bias is not None:
             self.has_bias = bool(has_bias)
         self.dense = nn.Dense(self.num_features, self.num_classes, has_bias=self.has_bias)
@@ -238,13 +211,6 @@ class FCN4(nn.Cell):
         pad = self.padding[block]
         return size if pad == 0 else size + 2 * pad - self.kernel_size[block][axis] + 1
 
-    def _min_extent(self, axis: int) -> int:
-        """Smallest input extent along ``axis`` that leaves every feature map non-empty."""
-        size = 1
-        while any(min(conv[axis], out[axis]) < 1 for conv, out in self._block_extents(size, size)):
-            size += 1
-        return size
-
     def arguments(self) -> dict:
         """The arguments that rebuild this network (what its card's Usage writes).
 
@@ -260,26 +226,3 @@ class FCN4(nn.Cell):
         return (f"in_classes={list(self.in_classes)}, kernel_size={[list(k) for k in self.kernel_size]}, "
                 f"padding={list(self.padding)}, maxpool={[list(p) for p in self.maxpool]}, "
                 f"has_bias={self.has_bias}, num_classes={self.num_classes}, output={self.output!r}")
-
-
-def _seq(name: str, value, lengths: tuple[int, ...]) -> tuple:
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) not in lengths:
-        wanted = " or ".join(str(n) for n in lengths)
-        raise SettingError(f"{name} must be a list of {wanted} values, got {value!r}")
-    return tuple(value)
-
-
-def _int(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise SettingError(f"{name} values must be integers >= {minimum}, got {value!r}")
-    return value
-
-
-def _ints(name: str, value, lengths: tuple[int, ...], minimum: int) -> tuple[int, ...]:
-    return tuple(_int(name, v, minimum) for v in _seq(name, value, lengths))
-
-
-def _pair(name: str, value, minimum: int) -> tuple[int, int]:
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = (value, value)
-    return _ints(name, value, (2,), minimum)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..base.files import write_text_atomic
+from ..base.files import replace_durably, write_text_atomic
 from ..audio.frontend import FrontEnd
 from .datasets import SPLITS, DatasetError
 from .parallel import SINGLE, World
@@ -73,8 +73,8 @@ def write_shard(folder, name: str, records: Iterable[Mapping], schema: Mapping, 
         writer.commit()
         # The index first: a data file never sits in the folder without it. MindRecord keeps the
         # file's own name inside, so the files move under the names they were written with.
-        os.replace(partial / f"{name}.mindrecord.db", folder / f"{name}.mindrecord.db")
-        os.replace(target, folder / f"{name}.mindrecord")
+        replace_durably(partial / f"{name}.mindrecord.db", folder / f"{name}.mindrecord.db")
+        replace_durably(target, folder / f"{name}.mindrecord")
     shutil.rmtree(partial, ignore_errors=True)
     write_text_atomic(folder / f"{name}.json", json.dumps(dict(sidecar)) + "\n")
 

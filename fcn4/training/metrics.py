@@ -188,7 +188,7 @@ def save_confusion_png(matrix, labels: Sequence[str], path, title: str = "confus
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    from ..base.files import temporary_beside
+    from ..base.files import replace_durably, temporary_beside
 
     matrix = np.asarray(matrix, np.float64)
     rates = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
@@ -210,5 +210,5 @@ def save_confusion_png(matrix, labels: Sequence[str], path, title: str = "confus
     path = os.fspath(path)
     with temporary_beside(path, ".png") as tmp:
         figure.savefig(tmp, format="png")
-        os.replace(tmp, path)
+        replace_durably(tmp, path)
     return path

@@ -8,16 +8,18 @@ Files that cannot be decoded (corrupt or missing mp3s) are skipped and listed in
 from __future__ import annotations
 
 import dataclasses
-import warnings
 import json
+import shutil
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..base.files import write_text_atomic
+from ..base.files import remove_stray_temporaries, write_text_atomic
+from ..base.locks import exclusive_folder
 from ..audio.frontend import DEFAULT_FRONT_END, FrontEnd
 from ..base.progress import log_line, progress_bar
 from .datasets import DATASETS, SPLIT_METHODS, SPLITS, DatasetError, read_dataset
@@ -98,16 +100,28 @@ def tagged_dataset(name: str, data_dir, split: str | None = None, seed: int = 0)
 
 def prepare(config: PrepareConfig, *, log: Callable[[str], None] = print,
             warn: Callable[[str], None] = print) -> PrepareResult:
-    """Write the features ``config`` asks for (only the shards not written yet) and the report."""
-    from ..audio.decoding import cpu_count
-    from ..audio.decoding import DecodeJob, DecodePool
+    """Write the features ``config`` asks for (only the shards not written yet) and the report.
+
+    The feature store is locked while this runs: a second ``prepare`` into it is refused at once,
+    naming the process that holds it (:class:`~fcn4.base.locks.FolderBusy`).
+    """
+    out = Path(config.out).expanduser()
+    with exclusive_folder(out, "prepare"):
+        for folder in [out, *(out / split for split in SPLITS)]:  # what a killed run left half-written
+            remove_stray_temporaries(folder)
+            for partial in folder.glob(".partial-*") if folder.is_dir() else ():
+                shutil.rmtree(partial, ignore_errors=True)
+        return _prepare(config, out, log, warn)
+
+
+def _prepare(config: PrepareConfig, out: Path, log, warn) -> PrepareResult:
+    from ..audio.decoding import DecodeJob, DecodePool, cpu_count
 
     began = time.perf_counter()
     dataset = tagged_dataset(config.dataset, config.data_dir, config.split, config.seed)
     log(str(dataset))
     for note in dataset.notes:
         warn(note)
-    out = Path(config.out).expanduser()
     plan = _plan(dataset, config)
     _check_or_write_plan(out, plan)
     store = FeatureStore(out, plan)

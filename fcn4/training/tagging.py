@@ -29,7 +29,7 @@ from .datasets import SPLITS, DatasetError
 from .feature_store import PLAN, FeatureStore
 from .metrics import tagging_metrics, tagging_table
 from .parallel import DEVICES
-from .trainer import AMP_LEVELS, STATE_FILE, LogitsOf, Trainer, TrainingError, FitResult
+from .trainer import AMP_LEVELS, STATE_FILE, FitResult, LogitsOf, Trainer, TrainingError, hold_run_folder
 
 __all__ = ["TrainConfig", "TrainResult", "train", "evaluate", "load_for_features", "SELECT_METRICS"]
 
@@ -105,13 +105,18 @@ class TrainResult:
 def train(config: TrainConfig, *, log: Callable[[str], None] = print,
           warn: Callable[[str], None] = print) -> TrainResult:
     """Train as ``config`` says (data-parallel when launched by msrun); returns the best epoch."""
-    import mindspore as ms
-
-    from ..model.checkpoint import save_checkpoint
     from .parallel import init_world
 
     world = init_world(config.device)
-    log, warn = world.on_main(log), world.on_main(warn)
+    with hold_run_folder(config.run_dir, world):
+        return _train(config, world, world.on_main(log), world.on_main(warn))
+
+
+def _train(config: TrainConfig, world, log, warn) -> TrainResult:
+    import mindspore as ms
+
+    from ..model.checkpoint import save_checkpoint
+
     store = FeatureStore.open(config.features, splits=("train", "valid"))
     run_dir = config.run_dir
     if not config.resume and (run_dir / STATE_FILE).exists():

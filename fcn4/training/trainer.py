@@ -17,6 +17,7 @@ seeded by (seed, epoch), so a resumed run sees the batches the uninterrupted run
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -29,7 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from ..base.errors import FCN4Error, SettingError
-from ..base.files import write_text_atomic
+from ..base.files import remove_stray_temporaries, write_text_atomic
+from ..base.locks import exclusive_folder
 from ..base.progress import progress_bar
 from .batches import ArrayBatches, PipelineBatches, batch_count, epoch_order  # noqa: F401 (old home)
 from .parallel import SINGLE, World
@@ -47,6 +49,22 @@ CHECKPOINTS = "checkpoints"
 
 class TrainingError(FCN4Error, RuntimeError):
     """A run that cannot start or resume as asked; the message names the file or setting at fault."""
+
+
+@contextlib.contextmanager
+def hold_run_folder(run_dir, world: World = SINGLE, what: str = "training run"):
+    """Hold the run folder for a run: a second run into it is refused at once, naming this one.
+
+    Under data parallelism rank 0 holds it (the other ranks only read it). Temporary files a
+    killed run left there are removed first: nothing half-written is ever read.
+    """
+    if not world.main:
+        yield
+        return
+    with exclusive_folder(run_dir, what):
+        for folder in (Path(run_dir), Path(run_dir) / CHECKPOINTS):
+            remove_stray_temporaries(folder)
+        yield
 
 
 # ---------------------------------------------------------------------------- losses, outputs
