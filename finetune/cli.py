@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     arg("--device", choices=DEVICES, help="where to train (default: what the installed MindSpore build runs on); "
                                           "launch with msrun for data parallelism")
     arg("--progress", action=argparse.BooleanOptionalAction, help="progress bars (default: on a terminal)")
+    arg("--debug", action="store_true", help="on an internal error, print the traceback")
     return parser
 
 
@@ -87,7 +88,11 @@ def resolve_config(args: argparse.Namespace) -> FinetuneConfig:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    return run_command(_PROG, lambda: _run(args), interrupted="finished epochs are saved: add --resume to continue")
+    debug = getattr(args, "debug", False)
+    if hasattr(args, "debug"):
+        del args.debug  # not a setting of the run
+    return run_command(_PROG, lambda: _run(args), interrupted="finished epochs are saved: add --resume to continue",
+                       debug=debug)
 
 
 def _run(args) -> int:

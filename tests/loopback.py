@@ -3,7 +3,7 @@
 Each route maps a path to bytes and a behaviour: ``ok`` (Range supported), ``truncate`` (promise
 the whole length, send half, close), ``stall`` (send half, then go silent), ``status`` (answer
 an HTTP status for the first ``times`` requests, then serve), ``cut-once`` (the first request is
-cut halfway, later ones are served, Range honoured).
+cut halfway, later ones are served, Range honoured), ``redirect`` (to ``location``).
 """
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ class Route:
     status: int = 500
     times: int = 1
     stall_seconds: float = 5.0
+    delay: float = 0.0  # seconds before the body is sent (a slow server)
+    location: str = ""  # where a "redirect" route sends the client
     requests: list = field(default_factory=list)  # the Range header of each request (or None)
 
 
@@ -46,6 +48,13 @@ class LoopbackServer:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
+                if route.behaviour == "redirect":
+                    self.send_response(302)
+                    self.send_header("Location", route.location)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                time.sleep(route.delay)
                 body, start = route.body, 0
                 rng = self.headers.get("Range")
                 if rng and route.behaviour in ("ok", "cut-once", "status"):

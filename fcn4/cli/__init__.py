@@ -22,11 +22,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fcn4", description="FCN-4 music auto-tagging for MindSpore",
         epilog="exit status: 0 done, 1 some inputs failed (each named), 2 a usage or data error (named), "
-               "3 an internal error (a bug; the traceback is printed)")
+               "3 an internal error (a bug: one line, the traceback in a log file, or on stderr with --debug)")
+    parser.add_argument("--debug", action="store_true", help="on an internal error, print the traceback")
     commands = parser.add_subparsers(dest="command", required=True)
     for name in COMMANDS:
         module = importlib.import_module(f".{name}", __name__)
         command = commands.add_parser(name, help=module.HELP, description=module.__doc__.splitlines()[0])
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help="on an internal error, print the traceback")
         module.add_arguments(command)
         if hasattr(module, "run"):
             command.set_defaults(run=module.run)
@@ -35,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    return run_command(f"fcn4 {args.command}", lambda: args.run(args))
+    return run_command(f"fcn4 {args.command}", lambda: args.run(args), debug=args.debug)
 
 
 if __name__ == "__main__":

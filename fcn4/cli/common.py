@@ -65,11 +65,12 @@ def output(path):
         replace_durably(tmp, path)
 
 
-def run_command(prog: str, job, *, interrupted: str | None = None) -> int:
+def run_command(prog: str, job, *, interrupted: str | None = None, debug: bool = False) -> int:
     """Run ``job()`` and turn how it ended into an exit code and one clear line on stderr.
 
     An :class:`~fcn4.FCN4Error` (the input's fault) or an ``OSError`` (the environment's: a full
-    disk, a permission) gives its message and exit 2. Anything else is a bug: the traceback, exit 3.
+    disk, a permission) gives its message and exit 2. Anything else is a bug: one line saying so
+    and where its traceback was written (``debug``, ``--debug`` or ``FCN4_DEBUG=1``: on stderr), exit 3.
     """
     def show_warning(message, category, filename, lineno, file=None, line=None):
         print(f"{prog}: warning: {message}", file=sys.stderr)
@@ -87,12 +88,22 @@ def run_command(prog: str, job, *, interrupted: str | None = None) -> int:
         except KeyboardInterrupt:
             print(f"{prog}: interrupted" + (f"; {interrupted}" if interrupted else ""), file=sys.stderr)
             return INTERRUPTED
-        except Exception:  # noqa: BLE001 (a bug: say so, with what is needed to report it)
-            return _internal(prog)
+        except Exception as exc:  # noqa: BLE001 (a bug: say so, with what is needed to report it)
+            return _internal(prog, exc, debug or os.environ.get("FCN4_DEBUG", "") not in ("", "0"))
 
 
-def _internal(prog: str) -> int:
-    traceback.print_exc()
-    print(f"{prog}: internal error (a bug, not your input): please report it with the traceback above",
-          file=sys.stderr)
+def _internal(prog: str, exc: Exception, debug: bool) -> int:
+    text = traceback.format_exc()
+    summary = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no detail'}"
+    if debug:
+        sys.stderr.write(text)
+        where = "the traceback is above"
+    else:
+        import tempfile
+
+        fd, log = tempfile.mkstemp(prefix="fcn4-error-", suffix=".log")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(f"{' '.join(sys.argv)}\n{text}")
+        where = f"the traceback is in {log} (or run again with --debug)"
+    print(f"{prog}: internal error (a bug, not your input): {summary}; {where}; please report it", file=sys.stderr)
     return INTERNAL

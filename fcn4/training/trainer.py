@@ -20,10 +20,12 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import re
 import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+import dataclasses
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -237,7 +239,8 @@ class Trainer:
         if state is None and (self.run_dir / STATE_FILE).exists():
             raise TrainingError(f"{self.run_dir} already holds a training run ({STATE_FILE}); pass --resume to "
                                 "continue it, or choose another --out")
-        history = [EpochRecord(**r) for r in state["history"]] if state else []
+        known = {f.name for f in dataclasses.fields(EpochRecord)}
+        history = [EpochRecord(**{k: v for k, v in r.items() if k in known}) for r in state["history"]] if state else []
         best_epoch = state["best_epoch"] if state else 0
         start = state["epoch"] if state else 0
         if start:
@@ -357,12 +360,8 @@ class Trainer:
         if not path.exists():
             self.log(f"nothing to resume in {self.run_dir} (no {STATE_FILE}): starting from epoch 1")
             return None
-        try:
-            state = json.loads(path.read_text("utf-8"))
-            saved = state["fingerprint"]
-        except (ValueError, KeyError) as exc:
-            raise TrainingError(f"{path} is not a training state this package wrote ({exc}); "
-                                "start again in another --out") from exc
+        state = read_state(path)
+        saved = state["fingerprint"]
         changed = sorted(k for k in set(saved) | set(fingerprint) if saved.get(k) != fingerprint.get(k))
         if changed:
             details = "; ".join(f"{k}: was {saved.get(k)!r}, now {fingerprint.get(k)!r}" for k in changed)
@@ -370,6 +369,35 @@ class Trainer:
                                 "settings (its config.yaml), or start a new run with another --out")
         self.load(self.run_dir / state["checkpoint"])
         return state
+
+
+def read_state(path) -> dict:
+    """``train_state.json``, its shape checked: a :class:`TrainingError` names the file and the field at fault.
+
+    A state names only checkpoints this trainer wrote under ``checkpoints/`` (never a path elsewhere).
+    """
+    path = Path(path)
+    try:
+        state = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise TrainingError(f"{path} cannot be read ({exc}); start again in another --out") from exc
+    shape = {"epoch": int, "checkpoint": str, "best_epoch": int, "best_checkpoint": str, "fingerprint": dict,
+             "history": list}
+    problems = [f"{key} (wants {kind.__name__})" for key, kind in shape.items()
+                if not isinstance(state, dict) or not isinstance(state.get(key), kind) or isinstance(state.get(key), bool)]
+    if not problems:
+        epochs = [r.get("epoch") if isinstance(r, dict) else None for r in state["history"]]
+        if epochs != list(range(1, state["epoch"] + 1)) or not 0 <= state["best_epoch"] <= state["epoch"]:
+            problems.append("history (one record per finished epoch, in order)")
+        elif not all(set(r) >= {"epoch", "train_loss", "valid", "seconds"} for r in state["history"]):
+            problems.append("history (records lack epoch, train_loss, valid or seconds)")
+        for key in ("checkpoint", "best_checkpoint"):
+            if not re.fullmatch(rf"{CHECKPOINTS}/epoch-\d{{3,}}\.ckpt", state[key]):
+                problems.append(f"{key} (a checkpoint of this run, {CHECKPOINTS}/epoch-NNN.ckpt)")
+    if problems:
+        raise TrainingError(f"{path} is not a training state this package wrote: wrong or missing "
+                            f"{', '.join(problems)}; start again in another --out")
+    return state
 
 
 def predict_logits(infer: Callable, batches) -> tuple[np.ndarray, np.ndarray]:

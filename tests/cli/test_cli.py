@@ -60,9 +60,14 @@ def test_errors_exit_2_with_one_line_and_bugs_exit_3_with_the_traceback(monkeypa
     err = capsys.readouterr().err
     assert err.strip() == "fcn4 info: error: --frames 0: too short"
     monkeypatch.setattr(info, "run", lambda args: 1 / 0)
+    monkeypatch.delenv("FCN4_DEBUG", raising=False)
     assert main(["info"]) == 3
-    err = capsys.readouterr().err
-    assert "Traceback" in err and "ZeroDivisionError" in err and "internal error" in err.splitlines()[-1]
+    (line,) = capsys.readouterr().err.splitlines()  # one line, naming the log with the traceback
+    assert line.startswith("fcn4 info: internal error (a bug, not your input): ZeroDivisionError")
+    log = line.split("the traceback is in ")[1].split(" ")[0]
+    assert "Traceback" in open(log).read() and "1 / 0" in open(log).read()
+    assert main(["info", "--debug"]) == 3 == main(["--debug", "info"])
+    assert capsys.readouterr().err.count("Traceback") == 2
 
 
 def test_a_bad_number_in_a_flag_names_the_flag(capsys, tmp_path):

@@ -100,3 +100,31 @@ def test_an_unreachable_host_says_so(tmp_path):
     with pytest.raises(DownloadError, match="refused|offline") as info:
         download_file("http://127.0.0.1:9/w.ckpt", tmp_path / "w.ckpt", SHA, retries=0, **FAST)
     assert "http://127.0.0.1:9/w.ckpt" in str(info.value)
+
+
+def test_only_http_links_are_fetched_redirects_included(server, tmp_path):
+    target = tmp_path / "w.ckpt"
+    with pytest.raises(DownloadError, match="only http"):
+        download_file("file:///etc/passwd", target)
+    url = server.add("/moved.ckpt", b"", behaviour="redirect", location="file:///etc/passwd")
+    with pytest.raises(DownloadError, match=r"moved\.ckpt.*cannot be downloaded: place the file by hand"):
+        download_file(url, target, retries=0)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_full_disk_names_the_url_and_the_folder(server, tmp_path, monkeypatch):
+    import builtins
+    import errno
+
+    url = server.add("/w.ckpt", b"x" * 1000)
+    real_open = builtins.open
+
+    def full(path, mode="r", *args, **kwargs):
+        if "b" in mode and ("w" in mode or "a" in mode):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", full)
+    with pytest.raises(DownloadError) as raised:
+        download_file(url, tmp_path / "w.ckpt", retries=0)
+    assert url in str(raised.value) and str(tmp_path) in str(raised.value) and "No space left" in str(raised.value)
