@@ -5,8 +5,8 @@
 what ``mindspore_hub.load`` does, from the cards in ``mshub_res/assets``, verified and offline
 once cached.
 """
-from fcn4.hub.protocol import create_network, load, load_weights
 from fcn4.hub.cache import get_hub_dir, set_hub_dir
+from fcn4.hub.protocol import create_network, load, load_weights
 
 dependencies = ["mindspore", "numpy", "librosa", "requests", "yaml"]
 

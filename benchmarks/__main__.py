@@ -12,9 +12,8 @@ import subprocess
 import sys
 import tempfile
 
-import numpy as np
-
 import mindspore as ms
+import numpy as np
 
 from fcn4 import DEFAULT_FRONT_END, FCN4  # importing fcn4 sets the oneDNN ISA default
 from fcn4.audio.synth import synth_track, write_audio

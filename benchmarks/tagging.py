@@ -34,8 +34,9 @@ def _clips(folder: Path, n: int) -> list[Path]:
 
 def seeded_checkpoint(path: Path):
     """A full-size FCN-4 of seeded random weights (realistic batch-norm statistics), saved at ``path``."""
-    from fcn4 import FCN4, save_checkpoint
     import mindspore as ms
+
+    from fcn4 import FCN4, save_checkpoint
 
     ms.set_seed(0)
     net = FCN4()

@@ -11,15 +11,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
-from fcn4.base.files import replace_durably, temporary_beside, write_text_atomic
 from fcn4.audio.frontend import FrontEnd
-from fcn4.hub.download import sha256_file
+from fcn4.base.files import replace_durably, temporary_beside, write_text_atomic
 from fcn4.hub.cache import get_hub_dir
+from fcn4.hub.download import sha256_file
 
 __all__ = ["ClipCache", "front_end_key", "content_keys"]
 

@@ -22,8 +22,8 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=10)
     args = parser.parse_args(argv)
 
-    from fcn4.inference.backends import cpu_count
     from fcn4.hub.weights import DEFAULT_UID, WeightsUnavailable, fetch
+    from fcn4.inference.backends import cpu_count
 
     from .config import FinetuneConfig
     from .recipe import run

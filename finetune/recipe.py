@@ -240,8 +240,7 @@ def _melgrams(net, front_end, dataset, config, log, warn, world: World = SINGLE)
     """
     import contextlib
 
-    from fcn4.audio.decoding import DecodeJob, DecodePool
-    from fcn4.audio.decoding import default_workers
+    from fcn4.audio.decoding import DecodeJob, DecodePool, default_workers
 
     items = _items(dataset)
     keys = content_keys([item.path for _, item in items])

@@ -16,9 +16,9 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
-from fcn4.training.datasets import SPLITS, gtzan_filtered_split
-from fcn4.model.labels import load_labels
 from fcn4.audio.synth import synth_track, write_audio
+from fcn4.model.labels import load_labels
+from fcn4.training.datasets import SPLITS, gtzan_filtered_split
 
 __all__ = ["GENRE_STYLES", "write_gtzan_corpus"]
 

@@ -9,7 +9,6 @@ the server allows it.
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from pathlib import Path
 from urllib.parse import urlsplit

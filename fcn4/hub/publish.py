@@ -19,9 +19,9 @@ import mindspore as ms
 
 from ..audio.frontend import FrontEnd
 from ..base.errors import SettingError
+from ..model.network import CARD_ARGUMENTS
 from .cards import CardError, parse_card, render_card, write_card
 from .rules import validate_card
-from ..model.network import CARD_ARGUMENTS
 from .trust import path_inside, uid_parts
 from .weights import WeightsSpec, card_uid, hub_uid, publish_root, uid_from_path
 from .weights import install as install_card

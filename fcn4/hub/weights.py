@@ -26,13 +26,12 @@ from typing import Any
 from ..audio.frontend import DEFAULT_FRONT_END, FrontEnd
 from ..base.errors import SettingError
 from ..model.labels import load_labels
-from .cache import (HUB_DIR_ENV, OFFLINE_ENV, WeightsUnavailable, fetch_verified, get_hub_dir, set_hub_dir,
-                    verify_file)
+from .cache import HUB_DIR_ENV, OFFLINE_ENV, WeightsUnavailable, fetch_verified, get_hub_dir, set_hub_dir, verify_file
 from .cache import install as _install
 from .cards import Card, CardError, CardProblem, read_card
+from .download import sha256_file
 from .rules import validate_card
 from .trust import file_name_of_link, path_inside, uid_parts
-from .download import sha256_file
 
 __all__ = ["WeightsSpec", "WeightsUnavailable", "resolve", "fetch", "verify_file", "find_card", "card_uid",
            "uid_from_path", "hub_uid", "available_uids", "card_roots", "publish_root", "get_hub_dir", "set_hub_dir", "install",

@@ -7,8 +7,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import sys
 import weakref
 from collections import deque
 from dataclasses import dataclass, field

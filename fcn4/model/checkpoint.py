@@ -197,7 +197,6 @@ def load_checkpoint(net, source, *, skip_head: bool = False, label: str | None =
         Naming every network parameter the source lacks or holds with another shape;
         ``net`` is left unchanged.
     """
-    import mindspore as ms
 
     from .network import HEAD_PREFIX
 

@@ -24,9 +24,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..audio.sources import AUDIO_EXTENSIONS
 from ..base.errors import FCN4Error
 from ..model.labels import load_labels
-from ..audio.sources import AUDIO_EXTENSIONS
 
 __all__ = ["Item", "LabelledDataset", "DatasetError", "DATASETS", "SPLITS", "SPLIT_METHODS",
            "register_dataset", "read_dataset", "stratified_split", "gtzan_filtered_split", "GTZAN_URL"]

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..base.files import replace_durably, write_text_atomic
 from ..audio.frontend import FrontEnd
+from ..base.files import replace_durably, write_text_atomic
 from .datasets import SPLITS, DatasetError
 from .parallel import SINGLE, World
 from .trainer import batch_count, epoch_order

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..audio.frontend import DEFAULT_FRONT_END, FrontEnd
 from ..base.files import remove_stray_temporaries, write_text_atomic
 from ..base.locks import exclusive_folder
-from ..audio.frontend import DEFAULT_FRONT_END, FrontEnd
 from ..base.progress import log_line, progress_bar
 from .datasets import DATASETS, SPLIT_METHODS, SPLITS, DatasetError, read_dataset
 from .feature_store import FORMAT, PLAN, REPORT, FeatureStore, shard_schema, write_shard

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +26,7 @@ from ..base.errors import SettingError
 from ..base.files import write_text_atomic
 from ..hub.weights import resolve
 from .datasets import SPLITS, DatasetError
-from .feature_store import PLAN, FeatureStore
+from .feature_store import FeatureStore
 from .metrics import tagging_metrics, tagging_table
 from .parallel import DEVICES
 from .trainer import AMP_LEVELS, STATE_FILE, FitResult, LogitsOf, Trainer, TrainingError, hold_run_folder

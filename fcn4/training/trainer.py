@@ -18,14 +18,13 @@ seeded by (seed, epoch), so a resumed run sees the batches the uninterrupted run
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
-import re
 import os
-import sys
+import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-import dataclasses
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -337,9 +336,9 @@ class Trainer:
         self.world.barrier()  # the other ranks may read the checkpoint next (the best one, at the end)
 
     def _write(self, epoch: int, history: list[EpochRecord], best_epoch: int, fingerprint: dict) -> None:
-        from ..model.checkpoint import save_checkpoint
-
         import mindspore as ms
+
+        from ..model.checkpoint import save_checkpoint
 
         own = set(self.model.parameters_dict())
         extra = {p.name: p for p in self.optimizer.get_parameters() if p.name not in own}

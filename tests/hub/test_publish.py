@@ -6,11 +6,11 @@ import pytest
 import hubconf
 from fcn4 import FCN4, GTZAN_GENRES, cli, save_checkpoint
 from fcn4.hub.cards import CardError, read_card
-from fcn4.hub.rules import validate_card
-from fcn4.model.checkpoint import CheckpointError
 from fcn4.hub.download import sha256_file
 from fcn4.hub.publish import CardMetadata, card_path_for, publish_card
+from fcn4.hub.rules import validate_card
 from fcn4.hub.weights import resolve
+from fcn4.model.checkpoint import CheckpointError
 from helpers import SMALL, randomise
 
 

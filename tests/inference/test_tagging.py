@@ -7,15 +7,15 @@ import mindspore as ms
 import numpy as np
 import pytest
 
-import fcn4.inference.backends
 import fcn4.audio.decoding
+import fcn4.inference.backends
 import fcn4.inference.reports
 from fcn4 import DEFAULT_FRONT_END, FCN4, MTAT_TAGS, Tagger, WeightsUnavailable, save_checkpoint
-from fcn4.inference.backends import BackendError, MindSporeBackend, OnnxBackend
-from fcn4.cli import main
 from fcn4.audio.decoding import DecodeJob, DecodePool
 from fcn4.audio.synth import synth_track, write_audio
+from fcn4.cli import main
 from fcn4.hub.weights import set_hub_dir
+from fcn4.inference.backends import BackendError, MindSporeBackend, OnnxBackend
 from helpers import SMALL, CrashingFrontEnd, randomise
 
 SR = 22050

@@ -11,11 +11,11 @@ import fcn4.audio.frontend
 import fcn4.training.trainer
 import hubconf
 from fcn4 import FCN4, Tagger, save_checkpoint
-from fcn4.hub.rules import check_card
-from fcn4.training.datasets import GTZAN_URL
-from fcn4.model.labels import MTAT_TAGS
-from fcn4.hub.publish import CardMetadata, publish_card
 from fcn4.audio.synth import synth_track, write_audio
+from fcn4.hub.publish import CardMetadata, publish_card
+from fcn4.hub.rules import check_card
+from fcn4.model.labels import MTAT_TAGS
+from fcn4.training.datasets import GTZAN_URL
 from finetune import ConfigError, FinetuneConfig, run
 from finetune.cli import main
 from finetune.synthetic import GENRE_STYLES, write_gtzan_corpus

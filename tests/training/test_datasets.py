@@ -1,7 +1,7 @@
 import pytest
 
-from fcn4.training.datasets import GTZAN_URL, SPLITS, DatasetError, gtzan_filtered_split, read_dataset, stratified_split
 from fcn4.model.labels import GTZAN_GENRES
+from fcn4.training.datasets import GTZAN_URL, SPLITS, DatasetError, gtzan_filtered_split, read_dataset, stratified_split
 
 
 def _touch_gtzan(root, names, extension=".wav"):

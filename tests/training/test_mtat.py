@@ -10,6 +10,7 @@ import pytest
 
 from fcn4 import MTAT_TAGS
 from fcn4.audio.frontend import DEFAULT_FRONT_END
+from fcn4.audio.synth import write_mtat_corpus
 from fcn4.model.checkpoint import read_checkpoint
 from fcn4.training.datasets import DatasetError
 from fcn4.training.feature_store import FeatureStore
@@ -17,7 +18,6 @@ from fcn4.training.mtat import read_mtat
 from fcn4.training.parallel import World
 from fcn4.training.prepare import PrepareConfig, prepare
 from fcn4.training.tagging import TrainConfig, evaluate, train
-from fcn4.audio.synth import write_mtat_corpus
 from fcn4.training.trainer import Trainer, TrainingError
 from helpers import SMALL, msrun_two_ranks
 
@@ -272,8 +272,8 @@ def _reference_two_ranks(features, initial, epochs, batch_size, lr, seed=0):
     the global batch, the mean of the two gradients, one Adam step; statistics averaged per epoch."""
     from mindspore import nn
 
-    from fcn4.training.trainer import LogitsOf
     from fcn4.hub.weights import resolve
+    from fcn4.training.trainer import LogitsOf
 
     store = FeatureStore.open(features)
     nets = [resolve("none").build(50, in_classes=SMALL_WIDTHS).network for _ in range(2)]
