@@ -36,10 +36,11 @@ def exclusive_folder(folder, what: str = "run"):
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        raise FolderBusy(f"{folder} is in use by another {what} ({_describe(holder)}); wait for it to end, "
+        kind, who = _describe(holder)
+        raise FolderBusy(f"{folder} is in use by another {kind or what} ({who}); wait for it to end, "
                          "or choose another folder") from None
     try:
-        holder.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+        holder.write_text(json.dumps({"what": what, "pid": os.getpid(), "host": socket.gethostname(),
                                       "command": " ".join(sys.argv), "since": time.strftime("%Y-%m-%d %H:%M:%S")}))
         yield folder
     finally:
@@ -67,9 +68,10 @@ def waiting_lock(path, on_wait=None):
         lock.release()
 
 
-def _describe(holder: Path) -> str:
+def _describe(holder: Path) -> tuple[str | None, str]:
+    """(what the holder runs, who it is) from its note; the note may be missing or damaged."""
     try:
         info = json.loads(holder.read_text())
-        return f"process {info['pid']} on {info['host']} since {info['since']}: {info['command']}"
-    except (OSError, ValueError, KeyError, TypeError):
-        return "a process that did not say which"
+        return info.get("what"), f"process {info['pid']} on {info['host']} since {info['since']}: {info['command']}"
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None, "a process that did not say which"

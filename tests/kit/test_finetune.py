@@ -260,3 +260,11 @@ def test_full_mode_under_msrun_shares_the_decoding_and_trains_one_model(folders,
     published = _ckpt(out / f"{saved['card'].rsplit('/', 1)[1][:-3]}.ckpt")
     for name, value in published.items():
         np.testing.assert_array_equal(value, best[name], err_msg=name)
+
+
+def test_a_second_run_into_a_folder_in_use_is_refused_at_once(tmp_path, capsys):
+    from fcn4.base.locks import exclusive_folder
+
+    with exclusive_folder(tmp_path / "run", "fine-tuning run"):
+        assert main(["--data-dir", str(tmp_path), "--out", str(tmp_path / "run"), "--pretrained", "none"]) == 2
+    assert f"{tmp_path / 'run'} is in use by another fine-tuning run (process" in capsys.readouterr().err

@@ -4,7 +4,7 @@ import pytest
 
 from fcn4 import FCN4
 from fcn4.model.checkpoint import assign
-from fcn4.training.trainer import ArrayBatches, LogitsOf, Trainer
+from fcn4.training.trainer import ArrayBatches, LogitsOf, Trainer, TrainingError
 from helpers import SMALL
 
 LABELS = [f"tag{i}" for i in range(4)]
@@ -58,3 +58,36 @@ def test_a_compiled_step_keeps_updating_parameters_assigned_after_it_compiled(tm
     after = nets[0].bn1.moving_mean.asnumpy()
     assert not np.allclose(after, stats)
     np.testing.assert_allclose(after, nets[1].bn1.moving_mean.asnumpy(), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("state, field", [
+    ("[]", "epoch"),
+    ('{"epoch": 1}', "checkpoint"),
+    ('{"epoch": 2, "checkpoint": "checkpoints/epoch-002.ckpt", "best_epoch": 1, "best_checkpoint": '
+     '"checkpoints/epoch-001.ckpt", "fingerprint": {}, "history": []}', "history"),
+    ('{"epoch": 1, "checkpoint": "../../elsewhere.ckpt", "best_epoch": 1, "best_checkpoint": '
+     '"checkpoints/epoch-001.ckpt", "fingerprint": {}, "history": [{"epoch": 1, "train_loss": 1, "valid": {}, '
+     '"seconds": 1}]}', "checkpoint"),
+    ("not json", "cannot be read"),
+])
+def test_a_damaged_train_state_is_refused_naming_the_file_and_field(tmp_path, state, field):
+    from fcn4.training.trainer import read_state
+
+    path = tmp_path / "train_state.json"
+    path.write_text(state)
+    with pytest.raises(TrainingError, match=rf"{path}.*{field}"):
+        read_state(path)
+
+
+def test_a_run_folder_is_held_and_cleared_of_a_killed_runs_temporaries(tmp_path):
+    from fcn4.base.locks import FolderBusy
+    from fcn4.training.trainer import hold_run_folder
+
+    torn = tmp_path / "checkpoints" / f".epoch-002.ckpt.{'b' * 32}.tmp.ckpt"
+    torn.parent.mkdir(parents=True)
+    torn.write_bytes(b"half a checkpoint")
+    with hold_run_folder(tmp_path):
+        assert not torn.exists()
+        with pytest.raises(FolderBusy, match="in use by another training run"):
+            with hold_run_folder(tmp_path):
+                pass
