@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -104,9 +105,10 @@ class FeatureStore:
                                f"prepare --dataset mtat --data-dir DIR --out {root}") from None
         except ValueError as exc:
             raise DatasetError(f"{root / PLAN} is damaged ({exc}); prepare the features again in another --out") from exc
-        if plan.get("format") != FORMAT:
-            raise DatasetError(f"{root / PLAN} is in format {plan.get('format')!r}, this package reads {FORMAT}; "
-                               "prepare the features again with this version")
+        if not isinstance(plan, dict) or plan.get("format") != FORMAT:
+            raise DatasetError(f"{root / PLAN} is in format {plan.get('format') if isinstance(plan, dict) else None!r}, "
+                               f"this package reads {FORMAT}; prepare the features again with this version")
+        _check_plan(plan, root / PLAN)
         store = cls(root, plan)
         for split in splits:
             missing = [s["name"] for s in plan["splits"][split] if not store.is_written(split, s["name"])]
@@ -127,9 +129,23 @@ class FeatureStore:
         return FrontEnd(**self.plan["front_end"])
 
     def sidecars(self, split: str) -> list[dict]:
-        """The ``.json`` of each shard of ``split``, in order."""
-        return [json.loads((self.root / split / f"{s['name']}.json").read_text("utf-8"))
-                for s in self.plan["splits"][split]]
+        """The ``.json`` of each shard of ``split``, in order, each checked field by field."""
+        cars = []
+        for shard in self.plan["splits"][split]:
+            path = self.root / split / f"{shard['name']}.json"
+            try:
+                car = json.loads(path.read_text("utf-8"))
+            except (OSError, ValueError) as exc:
+                raise DatasetError(f"{path} cannot be read ({exc}); run the same prepare again to rewrite it") from exc
+            n_labels = len(self.labels)
+            if not (isinstance(car, dict) and isinstance(car.get("keys"), list) and isinstance(car.get("tags"), list)
+                    and len(car["keys"]) == len(car["tags"])
+                    and all(isinstance(t, list) and all(isinstance(i, int) and 0 <= i < n_labels for i in t)
+                            for t in car["tags"])):
+                raise DatasetError(f"{path} is not a shard note this package wrote (keys and tags, one list of "
+                                   f"tag indices below {n_labels} per clip); delete it and run the same prepare again")
+            cars.append(car)
+        return cars
 
     def files(self, split: str) -> list[str]:
         """The MindRecord files of ``split`` that hold clips, in order."""
@@ -168,6 +184,30 @@ class FeatureStore:
             return False
         data = self.root / split / f"{name}.mindrecord"
         return not keys or (data.is_file() and Path(f"{data}.db").is_file())
+
+
+def _check_plan(plan: dict, path: Path) -> None:
+    """The shape of ``features.json``: labels, front end, and per split shards with safe names."""
+    problems = []
+    if not (isinstance(plan.get("labels"), list) and plan["labels"] and all(isinstance(x, str) for x in plan["labels"])):
+        problems.append("labels (a list of names)")
+    if not isinstance(plan.get("front_end"), dict):
+        problems.append("front_end (the front-end settings)")
+    else:
+        try:
+            FrontEnd(**plan["front_end"])
+        except (TypeError, ValueError) as exc:
+            problems.append(f"front_end ({exc})")
+    splits = plan.get("splits")
+    if not (isinstance(splits, dict) and all(
+            isinstance(splits.get(split), list) and all(
+                isinstance(shard, dict) and isinstance(shard.get("name"), str)
+                and re.fullmatch(r"shard-\d{5,}", shard["name"]) and isinstance(shard.get("keys"), list)
+                for shard in splits[split]) for split in SPLITS)):
+        problems.append("splits (train, valid and test, each a list of shards named shard-NNNNN)")
+    if problems:
+        raise DatasetError(f"{path} is not a plan this package wrote: wrong or missing {', '.join(problems)}; "
+                           "prepare the features again in another --out")
 
 
 class FeatureBatches:

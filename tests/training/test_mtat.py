@@ -350,3 +350,25 @@ def test_msrun_two_workers_train_as_one_process_over_the_global_batch(features, 
     again = evaluate(run_dir / "fcn4_mtat.ckpt", features, split="valid", log=_quiet)
     assert saved["valid"]["loss"] == pytest.approx(again["loss"], abs=1e-5)
     assert saved["valid"]["support"] == again["support"] == 2
+
+
+@pytest.mark.parametrize("damage, words", [
+    (lambda root: _edit(root / "features.json", lambda plan: {**plan, "splits": {"train": [{"name": "../../x"}]}}),
+     "not a plan this package wrote: wrong or missing splits"),
+    (lambda root: _edit(root / "features.json", lambda plan: {**plan, "front_end": {"hop_length": 0}}),
+     "front_end"),
+    (lambda root: _edit(root / "train" / "shard-00000.json", lambda car: {**car, "tags": [[999]] * len(car["keys"])}),
+     "not a shard note this package wrote"),
+])
+def test_a_damaged_feature_store_is_refused_naming_the_file(features, tmp_path, damage, words):
+    import shutil
+
+    root = tmp_path / "copy"
+    shutil.copytree(features, root)
+    damage(root)
+    with pytest.raises(DatasetError, match=words):
+        FeatureStore.open(root).targets("train")
+
+
+def _edit(path, change):
+    path.write_text(json.dumps(change(json.loads(path.read_text()))))
