@@ -141,7 +141,8 @@ class FrontEnd:
         import soxr
 
         try:
-            with soundfile.SoundFile(name) as handle:
+            # The path as bytes: a name that is not UTF-8 (surrogate-escaped in str) opens as it is.
+            with soundfile.SoundFile(os.fsencode(name)) as handle:
                 native = handle.samplerate
                 y = handle.read(frames=-1, dtype="float32", always_2d=False).T
         except soundfile.SoundFileRuntimeError:

@@ -53,14 +53,18 @@ def warn(line: str) -> None:
 
 @contextlib.contextmanager
 def output(path):
-    """stdout, or a file that replaces ``path`` only once complete."""
+    """stdout, or a file that replaces ``path`` only once complete; any file name can be written to either."""
     if path is None:
+        if hasattr(sys.stdout, "reconfigure"):
+            sys.stdout.reconfigure(errors="surrogateescape")  # a file name that is not UTF-8: its own bytes
         yield sys.stdout
         return
     from ..base.files import replace_durably, temporary_beside
 
     with temporary_beside(path) as tmp:
-        with open(tmp, "w", encoding="utf-8", newline="") as handle:
+        # Names the OS gave as bytes that are not UTF-8 are written back as those bytes (table, CSV);
+        # JSON escapes them (\udcXX), which os.fsencode turns back into the bytes.
+        with open(tmp, "w", encoding="utf-8", errors="surrogateescape", newline="") as handle:
             yield handle
         replace_durably(tmp, path)
 

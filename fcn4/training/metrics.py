@@ -181,32 +181,44 @@ def confusion_text(matrix, labels: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-def save_confusion_png(matrix, labels: Sequence[str], path, title: str = "confusion matrix") -> str:
-    """Draw the confusion matrix (counts, rows normalised for colour) to a PNG, atomically."""
+def confusion_figure(matrix, labels: Sequence[str], title: str = "confusion matrix"):
+    """The confusion matrix as a matplotlib figure: counts, rows normalised for colour.
+
+    Its size grows with the number of classes but never drops below what the title (wrapped to
+    the width), the tick labels and the colour bar need: nothing is cut at the edges.
+    """
+    import textwrap
+
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    from ..base.files import replace_durably, temporary_beside
-
     matrix = np.asarray(matrix, np.float64)
     rates = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
     n = len(labels)
-    figure = Figure(figsize=(1.0 + 0.55 * n, 0.8 + 0.5 * n), dpi=110)
+    width, height = max(5.0, 1.6 + 0.55 * n), max(4.2, 1.4 + 0.5 * n)
+    figure = Figure(figsize=(width, height), dpi=110, layout="constrained")
     axes = figure.add_subplot()
     image = axes.imshow(rates, cmap="Blues", vmin=0, vmax=1)
     axes.set_xticks(range(n), labels, rotation=45, ha="right")
     axes.set_yticks(range(n), labels)
     axes.set_xlabel("predicted")
     axes.set_ylabel("true")
-    axes.set_title(title)
+    axes.set_title(textwrap.fill(title, width=max(24, int(width * 7))))
     for i in range(n):
         for j in range(n):
             axes.text(j, i, f"{int(matrix[i, j])}", ha="center", va="center",
                       color="white" if rates[i, j] > 0.5 else "black", fontsize=8)
     figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04, label="share of the true class")
-    figure.tight_layout()
+    return figure
+
+
+def save_confusion_png(matrix, labels: Sequence[str], path, title: str = "confusion matrix") -> str:
+    """Draw :func:`confusion_figure` to a PNG, atomically."""
+    from ..base.files import replace_durably, temporary_beside
+
+    figure = confusion_figure(matrix, labels, title)
     path = os.fspath(path)
     with temporary_beside(path, ".png") as tmp:
         figure.savefig(tmp, format="png")

@@ -2,6 +2,7 @@
 import csv
 import json
 import os
+import shutil
 
 import mindspore as ms
 import numpy as np
@@ -393,3 +394,24 @@ def test_tag_without_the_default_checkpoint_says_where_to_place_it(music, monkey
     assert main(["tag", music[1]["one"], "--workers", "0"]) == 2
     err = capsys.readouterr().err
     assert "fcn4 tag: error" in err and "place it at" in err and "sha256" in err
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "csv"])
+def test_a_file_name_that_is_not_utf8_is_tagged_and_written_in_every_format(checkpoint, music, tmp_path, fmt):
+    _, files = music
+    folder = tmp_path / "share"
+    folder.mkdir()
+    shutil.copy(files["one"], folder / "plain.wav")
+    odd = os.fsencode(folder) + b"/caf\xe9.wav"  # Latin-1 from an old share: not UTF-8
+    shutil.copy(files["one"], odd)
+    out = tmp_path / f"tags.{fmt}"
+    assert main(["tag", str(folder), "--weights", checkpoint, "--workers", "0", "--format", fmt, "-o", str(out)]) == 0
+    raw = out.read_bytes()
+    if fmt == "json":  # escaped as \udce9, which os.fsencode turns back into the name's bytes
+        names = [os.fsencode(entry["path"]) for entry in json.loads(raw)["files"]]
+        assert names == [odd, os.fsencode(folder / "plain.wav")]
+    else:  # the name's own bytes
+        assert odd in raw and raw.count(b"plain.wav") == 1
+    with Tagger(checkpoint, workers=0) as tagger:
+        (prediction,) = tagger.tag([os.fsdecode(odd)])
+    assert prediction.ok

@@ -91,3 +91,22 @@ def test_a_run_folder_is_held_and_cleared_of_a_killed_runs_temporaries(tmp_path)
         with pytest.raises(FolderBusy, match="in use by another training run"):
             with hold_run_folder(tmp_path):
                 pass
+
+
+@pytest.mark.parametrize("labels", [["a", "b", "c"], [f"a rather long genre name {i}" for i in range(12)]])
+def test_the_confusion_figure_keeps_its_title_labels_and_colour_bar_inside(labels):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    from fcn4.training.metrics import confusion_figure
+
+    n = len(labels)
+    figure = confusion_figure(np.eye(n, dtype=int) * 5, labels, "fcn4_folder_full_v1.0: test set (12 clips)")
+    FigureCanvasAgg(figure).draw()  # as save_confusion_png renders it
+    box = figure.bbox
+    texts = [t for t in figure.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    assert any("share of the true class" in t.get_text() for t in texts)
+    for text in texts:
+        extent = text.get_window_extent()
+        assert box.x0 - 1 <= extent.x0 and extent.x1 <= box.x1 + 1 and box.y0 - 1 <= extent.y0 \
+            and extent.y1 <= box.y1 + 1, text.get_text()
