@@ -36,13 +36,19 @@ t = time.perf_counter(); conv(x).asnumpy(); print(time.perf_counter() - t)
 
 
 def bench_front_end(repeats: int) -> None:
+    """Decode + resample of a 30 s clip in every format, side by side, and the melgram."""
+    from fcn4.audio.decoders import read_native
+
     with tempfile.TemporaryDirectory() as tmp:
-        path = write_audio(os.path.join(tmp, "clip.wav"), synth_track(30.0, 22050), 22050)
-        y = DEFAULT_FRONT_END.load(path)
-        decode = median_seconds(lambda: DEFAULT_FRONT_END.load(path), repeats)
-        mel = median_seconds(lambda: DEFAULT_FRONT_END.melgram(DEFAULT_FRONT_END.fit(y)), repeats)
-    print(f"front end, 30 s wav at 22.05 kHz: decode+resample {decode * 1000:.1f} ms, "
-          f"melgram {mel * 1000:.1f} ms per clip")
+        y = synth_track(30.0, 22050)
+        for ext in (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".opus"):
+            path = write_audio(os.path.join(tmp, f"clip{ext}"), y, 22050)
+            decoder = read_native(path)[2]
+            decode = median_seconds(lambda: DEFAULT_FRONT_END.load(path), repeats)
+            print(f"front end, 30 s {ext[1:]:4s} ({decoder}): decode+resample {decode * 1000:.1f} ms per clip")
+        waveform = DEFAULT_FRONT_END.load(os.path.join(tmp, "clip.wav"))
+        mel = median_seconds(lambda: DEFAULT_FRONT_END.melgram(DEFAULT_FRONT_END.fit(waveform)), repeats)
+    print(f"front end: melgram {mel * 1000:.1f} ms per clip")
 
 
 def bench_network(repeats: int) -> None:

@@ -12,7 +12,6 @@ librosa's own output. librosa still decodes what libsndfile cannot (through audi
 from __future__ import annotations
 
 import os
-import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
@@ -36,7 +35,7 @@ class AudioError(FCN4Error):
         self.reason = reason
         super().__init__(
             f"cannot use audio file '{self.path}': {reason}. Pass a readable audio file "
-            "(wav, flac, ogg, mp3, or anything else libsndfile or audioread decodes); "
+            "(wav, flac, ogg, mp3, m4a, opus, wma, or anything else libsndfile or FFmpeg decodes); "
             "if it plays elsewhere, re-encode it, e.g. `ffmpeg -i IN OUT.wav`")
 
 
@@ -136,23 +135,13 @@ class FrontEnd:
         return y
 
     def _decode(self, name: str) -> np.ndarray:
-        """librosa.load(name, sr=sample_rate, mono=True): soundfile, channel mean, soxr_hq, fixed length."""
-        import soundfile
+        """librosa.load(name, sr=sample_rate, mono=True): decode, channel mean, soxr_hq, fixed length."""
         import soxr
 
-        try:
-            # The path as bytes: a name that is not UTF-8 (surrogate-escaped in str) opens as it is.
-            with soundfile.SoundFile(os.fsencode(name)) as handle:
-                native = handle.samplerate
-                y = handle.read(frames=-1, dtype="float32", always_2d=False).T
-        except soundfile.SoundFileRuntimeError:
-            import librosa  # formats libsndfile lacks (m4a, aac, ...) go through audioread
+        from .decoders import read_native
 
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # librosa's notice that it falls back to audioread
-                return librosa.load(name, sr=self.sample_rate, mono=True, dtype=np.float32)[0]
-        if y.ndim > 1:
-            y = np.mean(y, axis=tuple(range(y.ndim - 1)))
+        y, native, _ = read_native(name)
+        y = np.mean(y, axis=0) if y.shape[0] > 1 else y[0]
         if native == self.sample_rate or y.size == 0:
             return y
         size = int(np.ceil(y.shape[-1] * (float(self.sample_rate) / native)))  # librosa's rounding, exactly

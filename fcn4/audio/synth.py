@@ -50,15 +50,40 @@ def synth_track(seconds: float = 30.0, sample_rate: int = 22050, seed: int = 0,
     return (0.5 * y / peak if peak > 0 else y).astype(np.float32)
 
 
-def write_audio(path, y: np.ndarray, sample_rate: int) -> str:
-    """Write ``y`` to ``path`` in the format its extension names (wav, flac, ogg, mp3)."""
-    import soundfile
+#: Formats written through FFmpeg (PyAV): extension -> its default codec.
+PYAV_CODECS = {".m4a": "aac", ".opus": "libopus"}
 
+
+def write_audio(path, y: np.ndarray, sample_rate: int, codec: str | None = None) -> str:
+    """Write ``y`` (mono ``[n]`` or ``[n, channels]``) to ``path`` in the format its extension names:
+    wav, flac, ogg, mp3 through libsndfile; m4a (AAC, or ``codec="alac"``) and opus through PyAV."""
     path = os.fspath(path)
     ext = os.path.splitext(path)[1].lower()
+    if ext in PYAV_CODECS:
+        return _write_pyav(path, np.asarray(y, np.float32), sample_rate, codec or PYAV_CODECS[ext])
     if ext not in AUDIO_SUBTYPES:
-        raise SettingError(f"cannot write '{path}': extension must be one of {', '.join(AUDIO_SUBTYPES)}")
+        raise SettingError(f"cannot write '{path}': extension must be one of "
+                           f"{', '.join([*AUDIO_SUBTYPES, *PYAV_CODECS])}")
+    import soundfile
+
     soundfile.write(path, np.asarray(y, np.float32), sample_rate, subtype=AUDIO_SUBTYPES[ext])
+    return path
+
+
+def _write_pyav(path: str, y: np.ndarray, sample_rate: int, codec: str) -> str:
+    import av
+
+    planar = np.ascontiguousarray(np.atleast_2d(y.T if y.ndim == 2 else y))  # [channels, n]
+    layout = {1: "mono", 2: "stereo"}[planar.shape[0]]
+    rate = 48000 if codec == "libopus" else sample_rate  # opus runs at 48 kHz; PyAV resamples
+    with av.open(path, "w") as container:
+        stream = container.add_stream(codec, rate=rate, layout=layout)
+        frame = av.AudioFrame.from_ndarray(planar, format="fltp", layout=layout)
+        frame.rate = sample_rate
+        for packet in stream.encode(frame):
+            container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
     return path
 
 
