@@ -21,80 +21,223 @@ import warnings
 
 import numpy as np
 
-__all__ = ["DECODERS", "read_native"]
+__all__ = ["DECODERS", "NativeAudio", "open_native", "read_native"]
 
 #: The decoders, in the order they are tried.
 DECODERS = ("libsndfile", "pyav", "audioread")
 #: Extensions whose files another order serves better (measured: ``python -m benchmarks --only front-end``).
 _FIRST = {".opus": "pyav"}
+#: Samples a block of :meth:`NativeAudio.blocks` holds (per channel).
+BLOCK = 1 << 16
+#: Samples libsndfile's MP3 decoder needs after a seek before its output is exact (measured: 4,608).
+MPEG_PREROLL = 8192
+
+
+class NativeAudio:
+    """An open audio file at its own rate: its declared length, reads of a span, blocks from the start.
+
+    ``frames`` is what the header declares (None where it declares nothing); a file may hold
+    fewer or more, which :meth:`read` and :meth:`blocks` show by what they return.
+    Use as a context manager.
+    """
+    decoder = "?"
+    rate: int
+    channels: int
+    frames: int | None = None
+
+    def read(self, start: int, count: int) -> np.ndarray:
+        """``[channels, <= count]`` float32 samples from ``start`` (fewer at the end of the data)."""
+        raise NotImplementedError
+
+    def blocks(self, size: int = BLOCK):
+        """``[channels, n]`` float32 blocks from the first sample to the last."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def open_native(name) -> NativeAudio:
+    """The file at ``name`` opened by the first decoder that reads it.
+
+    Raises ``ValueError`` naming what each decoder said when none can read it.
+    """
+    failures = []
+    kinds = {"libsndfile": _SoundfileAudio, "pyav": _PyAVAudio, "audioread": _AudioreadAudio}
+    first = _FIRST.get(os.path.splitext(os.fsdecode(name))[1].lower())
+    for decoder in sorted(DECODERS, key=lambda d: d != first):
+        try:
+            return kinds[decoder](name)
+        except _NotMine as exc:
+            failures.append(f"{decoder}: {exc}")
+    raise ValueError("; ".join(failures))
 
 
 def read_native(name) -> tuple[np.ndarray, int, str]:
-    """``(samples [channels, n] float32, sample rate, decoder)`` of the file at ``name``.
-
-    Raises ``ValueError`` naming what each decoder said when none can read the file.
-    """
-    failures = []
-    readers = {"libsndfile": _libsndfile, "pyav": _pyav, "audioread": _audioread}
-    first = _FIRST.get(os.path.splitext(os.fsdecode(name))[1].lower())
-    order = sorted(DECODERS, key=lambda decoder: decoder != first)
-    for decoder, read in ((decoder, readers[decoder]) for decoder in order):
-        try:
-            y, rate = read(name)
-        except _NotMine as exc:
-            failures.append(f"{decoder}: {exc}")
-            continue
-        return y, rate, decoder
-    raise ValueError("; ".join(failures))
+    """``(samples [channels, n] float32, sample rate, decoder)`` of the whole file at ``name``."""
+    with open_native(name) as audio:
+        parts = list(audio.blocks())
+        rate, channels, decoder = audio.rate, audio.channels, audio.decoder
+    samples = np.concatenate(parts, axis=1) if parts else np.zeros((channels, 0), np.float32)
+    return samples, rate, decoder
 
 
 class _NotMine(Exception):
     """This decoder cannot read the file (the next one is tried)."""
 
 
-def _libsndfile(name):
-    import soundfile
+class _SoundfileAudio(NativeAudio):
+    decoder = "libsndfile"
 
-    try:
-        # The path as bytes: a name that is not UTF-8 (surrogate-escaped in str) opens as it is.
-        with soundfile.SoundFile(os.fsencode(name)) as handle:
-            return np.atleast_2d(handle.read(frames=-1, dtype="float32", always_2d=True).T), handle.samplerate
-    except soundfile.SoundFileRuntimeError as exc:
-        raise _NotMine(str(exc).splitlines()[0]) from exc
+    def __init__(self, name):
+        import soundfile
+
+        try:
+            # The path as bytes: a name that is not UTF-8 (surrogate-escaped in str) opens as it is.
+            self._file = soundfile.SoundFile(os.fsencode(name))
+        except soundfile.SoundFileRuntimeError as exc:
+            raise _NotMine(str(exc).splitlines()[0]) from exc
+        self.rate, self.channels, self.frames = self._file.samplerate, self._file.channels, self._file.frames
+
+    def read(self, start, count):
+        if self._file.tell() != start:
+            self._file.seek(start)
+        return self._file.read(count, dtype="float32", always_2d=True).T
+
+    def blocks(self, size=BLOCK):
+        return self.blocks_from(0, size)
+
+    def blocks_from(self, start: int, size: int = BLOCK):
+        """Blocks from native sample ``start`` (a seek: exact after the front end's warm-up margin)."""
+        if self._file.format in ("MP3", "MPEG"):
+            yield from self._mpeg_blocks(start, size)
+            return
+        if self._file.tell() != start:
+            self._file.seek(start)
+        while True:
+            block = self._file.read(size, dtype="float32", always_2d=True).T
+            if block.shape[1] == 0:
+                return
+            yield block
+
+    def _mpeg_blocks(self, start: int, size: int):
+        # libsndfile's MP3 decoder is exact within one read call (and, after a seek, from about
+        # 4,600 samples on), but a second call goes wrong from its first sample (libsndfile 1.2).
+        # So each block is one call that starts MPEG_PREROLL samples early, and those are dropped.
+        size = max(size, 4 * MPEG_PREROLL)
+        position = start
+        while True:
+            preroll = min(position, MPEG_PREROLL) if position else 0
+            if position == 0 and self._file.tell() == 0:
+                block = self._file.read(size, dtype="float32", always_2d=True).T  # the first call: exact
+            else:
+                self._file.seek(position - preroll)
+                block = self._file.read(size + preroll, dtype="float32", always_2d=True).T[:, preroll:]
+            if block.shape[1] == 0:
+                return
+            yield block
+            position += block.shape[1]
+
+    def close(self):
+        self._file.close()
 
 
-def _pyav(name):
-    try:
-        import av
-    except ImportError:
-        raise _NotMine("PyAV is not installed (pip install av)") from None
-    try:
-        with open(name, "rb") as handle, av.open(handle, mode="r") as container:
-            if not container.streams.audio:
-                raise _NotMine("no audio stream")
-            stream = container.streams.audio[0]
-            # Planar float at the file's own rate and layout: FFmpeg converts integer samples the way
-            # libsndfile does (full scale = 1.0) and mixes no channels (the front end takes their mean).
-            resampler = av.AudioResampler(format="fltp")
-            chunks = []
-            for frame in container.decode(stream):
-                chunks += [f.to_ndarray() for f in resampler.resample(frame)]
-            chunks += [f.to_ndarray() for f in resampler.resample(None)]
-            rate = stream.codec_context.sample_rate or stream.rate
-    except (av.error.FFmpegError, ValueError, OSError) as exc:
-        raise _NotMine(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
-    if not chunks:
-        return np.zeros((1, 0), np.float32), rate
-    return np.concatenate(chunks, axis=1).astype(np.float32, copy=False), rate
+class _PyAVAudio(NativeAudio):
+    decoder = "pyav"
+
+    def __init__(self, name):
+        try:
+            import av
+        except ImportError:
+            raise _NotMine("PyAV is not installed (pip install av)") from None
+        self._av = av
+        try:
+            self._handle = open(name, "rb")
+            self._container = av.open(self._handle, mode="r")
+        except (av.error.FFmpegError, ValueError, OSError) as exc:
+            self.close()
+            raise _NotMine(_said(exc)) from exc
+        if not self._container.streams.audio:
+            self.close()
+            raise _NotMine("no audio stream")
+        self._stream = stream = self._container.streams.audio[0]
+        self.rate = stream.codec_context.sample_rate or stream.rate
+        self.channels = stream.codec_context.channels or 1
+        if stream.duration and stream.time_base:
+            self.frames = int(round(stream.duration * stream.time_base * self.rate))
+
+    def _frames(self):
+        """``[channels, n]`` float32 samples of each decoded frame, in order."""
+        # Planar float at the file's own rate and layout: FFmpeg converts integer samples the way
+        # libsndfile does (full scale = 1.0) and mixes no channels (the front end takes their mean).
+        resampler = self._av.AudioResampler(format="fltp")
+        try:
+            for frame in self._container.decode(self._stream):
+                for out in resampler.resample(frame):
+                    yield out.to_ndarray()
+            for out in resampler.resample(None):
+                yield out.to_ndarray()
+        except self._av.error.FFmpegError as exc:
+            raise ValueError(f"FFmpeg: {_said(exc)}") from exc
+
+    def blocks(self, size=BLOCK):
+        self._container.seek(0, stream=self._stream)
+        for samples in self._frames():
+            yield samples.astype(np.float32, copy=False)
+
+    def read(self, start, count):
+        # Decoded from the start, the samples before the span skipped: FFmpeg's seeking lands on
+        # frames whose decoded samples differ from a decode from the start (measured on AAC), and
+        # this decoder's formats decode far faster than real time (3 h of AAC in seconds).
+        return self._read_counting(start, count)
+
+    def _read_counting(self, start, count):
+        parts, position = [], 0
+        for block in self.blocks():
+            lo, hi = max(start, position), min(start + count, position + block.shape[1])
+            if hi > lo:
+                parts.append(block[:, lo - position:hi - position])
+            position += block.shape[1]
+            if position >= start + count:
+                break
+        return np.concatenate(parts, axis=1) if parts else np.zeros((self.channels, 0), np.float32)
+
+    def close(self):
+        for thing in (getattr(self, "_container", None), getattr(self, "_handle", None)):
+            if thing is not None:
+                thing.close()
 
 
-def _audioread(name):
-    import librosa
+class _AudioreadAudio(NativeAudio):
+    """The last resort: the whole file is decoded at once (audioread cannot seek)."""
+    decoder = "audioread"
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # librosa's notice that it falls back to audioread
-            y, rate = librosa.load(name, sr=None, mono=False, dtype=np.float32)
-    except Exception as exc:  # noqa: BLE001 (audioread raises many types)
-        raise _NotMine(f"{type(exc).__name__}: {str(exc).strip()}".rstrip(": ")) from exc
-    return np.atleast_2d(y), rate
+    def __init__(self, name):
+        import librosa
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # librosa's notice that it falls back to audioread
+                y, rate = librosa.load(name, sr=None, mono=False, dtype=np.float32)
+        except Exception as exc:  # noqa: BLE001 (audioread raises many types)
+            raise _NotMine(f"{type(exc).__name__}: {str(exc).strip()}".rstrip(": ")) from exc
+        self._samples = np.atleast_2d(y)
+        self.rate, self.channels, self.frames = rate, self._samples.shape[0], self._samples.shape[1]
+
+    def read(self, start, count):
+        return self._samples[:, start:start + count]
+
+    def blocks(self, size=BLOCK):
+        for start in range(0, self._samples.shape[1], size):
+            yield self._samples[:, start:start + size]
+
+
+def _said(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -11,6 +11,7 @@ librosa's own output. librosa still decodes what libsndfile cannot (through audi
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -113,9 +114,23 @@ class FrontEnd:
     def load(self, path) -> np.ndarray:
         """Decode ``path`` to a mono float32 waveform at :attr:`sample_rate`, as ``librosa.load`` does.
 
+        The whole file is held: :meth:`clip` and :meth:`windows` read long files in flat memory.
         Raises :class:`AudioError` naming the file if it is missing, empty, undecodable,
         holds no samples or holds non-finite samples.
         """
+        from .streaming import centre_clip  # noqa: F401 (the decoders load with it)
+
+        name = self._usable(path)
+        with _decoding(name):
+            y = self._decode(name)
+        if y.size == 0:
+            raise AudioError(name, "it holds no audio samples")
+        if not np.isfinite(y).all():
+            raise AudioError(name, "it holds non-finite samples (NaN or infinity)")
+        return y
+
+    def _usable(self, path) -> str:
+        """The path as text, or an :class:`AudioError` for what is no audio file at all."""
         name = os.fspath(path)
         if not os.path.exists(name):
             raise AudioError(name, "no such file")
@@ -123,16 +138,7 @@ class FrontEnd:
             raise AudioError(name, "it is a folder, not a file")
         if os.path.getsize(name) == 0:
             raise AudioError(name, "the file is empty (0 bytes)")
-        try:
-            y = self._decode(name)
-        except Exception as exc:  # decoders raise many types; the caller needs one
-            detail = str(exc).strip() or type(exc).__name__
-            raise AudioError(name, f"no decoder could read it ({detail})") from exc
-        if y.size == 0:
-            raise AudioError(name, "it holds no audio samples")
-        if not np.isfinite(y).all():
-            raise AudioError(name, "it holds non-finite samples (NaN or infinity)")
-        return y
+        return name
 
     def _decode(self, name: str) -> np.ndarray:
         """librosa.load(name, sr=sample_rate, mono=True): decode, channel mean, soxr_hq, fixed length."""
@@ -148,6 +154,21 @@ class FrontEnd:
         y = soxr.resample(y, native, self.sample_rate, quality="soxr_hq")
         y = y[:size] if y.size >= size else np.pad(y, (0, size - y.size))
         return np.asarray(y, dtype=np.float32)
+
+    def centre(self, path, limit_seconds: float | None = None) -> tuple[np.ndarray, float]:
+        """``(the centre clip_samples waveform, the file's seconds)``: decoding only the span it needs.
+
+        Equal to ``fit(load(path))`` (see :mod:`fcn4.audio.streaming`); ``limit_seconds`` takes the
+        file as its first that many seconds.
+        """
+        from .streaming import centre_clip
+
+        name = self._usable(path)
+        with _decoding(name):
+            y, seconds = centre_clip(self, name, limit_seconds)
+        if seconds == 0:
+            raise AudioError(name, "it holds no audio samples")
+        return y, seconds
 
     def fit(self, y: np.ndarray) -> np.ndarray:
         """Centre-crop ``y`` to :attr:`clip_samples`, or zero-pad it at the end (the zoo's rule)."""
@@ -179,8 +200,11 @@ class FrontEnd:
         return np.maximum(db, floor).astype(np.float32, copy=False)
 
     def clip(self, path) -> np.ndarray:
-        """The ``[n_mels, n_frames]`` melgram of the centre 29.12 s of a file, as in training."""
-        return self.melgram(self.fit(self.load(path)))
+        """The ``[n_mels, n_frames]`` melgram of the centre 29.12 s of a file, as in training.
+
+        Only the span under the centre is decoded, so a file of hours costs what a song does.
+        """
+        return self.melgram(self.centre(path)[0])
 
     def windows(self, source, hop_seconds: float | None = None) -> Windows:
         """Melgrams of a whole track cut into consecutive model-sized windows.
@@ -201,7 +225,10 @@ class FrontEnd:
             equal to :meth:`clip` of it. Each window is computed exactly as :meth:`clip` would
             compute a file holding just that excerpt.
         """
-        y = self.load(source) if not isinstance(source, np.ndarray) else source
+        if not isinstance(source, np.ndarray):
+            windows = list(self.stream(source, hop_seconds))
+            return Windows(self.melgram(np.stack([w for _, w in windows])), np.asarray([s for s, _ in windows]))
+        y = source
         if y.ndim != 1 or y.size == 0:
             raise ValueError(f"expected a non-empty mono waveform, got shape {y.shape}")
         hop = self.clip_samples if hop_seconds is None else int(round(hop_seconds * self.sample_rate))
@@ -213,6 +240,35 @@ class FrontEnd:
         padded = np.pad(y, (0, max(0, starts[-1] + self.clip_samples - y.size)))
         frames = np.stack([padded[s:s + self.clip_samples] for s in starts])
         return Windows(self.melgram(frames), np.asarray(starts) / self.sample_rate)
+
+
+    def stream(self, path, hop_seconds: float | None = None, first: int = 0, count: int | None = None,
+               limit_seconds: float | None = None):
+        """Yield ``(start seconds, clip_samples waveform)`` of a file's windows as they fill (see
+        :meth:`windows`), decoding block by block in flat memory; from window ``first``, ``count`` of them."""
+        from .streaming import stream_windows
+
+        name = self._usable(path)
+        hop = self.clip_samples if hop_seconds is None else int(round(hop_seconds * self.sample_rate))
+        if hop <= 0:
+            raise SettingError(f"hop_seconds must be positive, got {hop_seconds}")
+        with _decoding(name):
+            for index, window, total, _ in stream_windows(self, name, hop, first, count, limit_seconds):
+                if total == 0:
+                    raise AudioError(name, "it holds no audio samples")
+                yield index * hop / self.sample_rate, window
+
+
+@contextlib.contextmanager
+def _decoding(name: str):
+    """Any decoder's failure as an :class:`AudioError` naming the file (decoders raise many types)."""
+    try:
+        yield
+    except AudioError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        detail = str(exc).strip() or type(exc).__name__
+        raise AudioError(name, f"no decoder could read it ({detail})") from exc
 
 
 def _whole(name: str, value) -> None:

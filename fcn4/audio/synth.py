@@ -66,7 +66,11 @@ def write_audio(path, y: np.ndarray, sample_rate: int, codec: str | None = None)
                            f"{', '.join([*AUDIO_SUBTYPES, *PYAV_CODECS])}")
     import soundfile
 
-    soundfile.write(path, np.asarray(y, np.float32), sample_rate, subtype=AUDIO_SUBTYPES[ext])
+    y = np.asarray(y, np.float32)
+    channels = 1 if y.ndim == 1 else y.shape[1]
+    with soundfile.SoundFile(path, "w", sample_rate, channels, subtype=AUDIO_SUBTYPES[ext]) as handle:
+        for start in range(0, len(y), 1 << 16):  # in blocks: one huge Vorbis write crashes libsndfile
+            handle.write(y[start:start + (1 << 16)])
     return path
 
 

@@ -5,7 +5,7 @@ import argparse
 import sys
 import time
 
-from ..audio.decoding import WINDOW_MODES
+from ..audio.decoding import LONG_FILES, WINDOW_MODES
 from ..hub.weights import DEFAULT_UID
 from ..inference.backends import BACKENDS
 from ..inference.reports import FORMATS
@@ -33,6 +33,11 @@ def add_inference_options(parser) -> None:
     parser.add_argument("--min-seconds", type=float, default=predict["min_seconds"],
                         help="shorter files fail instead of being padded (default: one window of the "
                              "network's pooling, 3.39 s; 0 pads anything)")
+    parser.add_argument("--max-hours", type=float, default=predict["max_hours"],
+                        help=f"longer files are refused, or tagged over their first hours with --long-files "
+                             f"truncate (default {predict['max_hours']:g})")
+    parser.add_argument("--long-files", choices=LONG_FILES, default=predict["long_files"],
+                        help=f"what becomes of a file longer than --max-hours (default {predict['long_files']})")
     parser.add_argument("--batch-size", type=int, default=tagger["batch_size"],
                         help=f"windows per network call (default {tagger['batch_size']})")
     parser.add_argument("--workers", type=int, default=tagger["workers"],
@@ -52,13 +57,18 @@ def open_tagger(args) -> Tagger:
 
 def predict_options(args) -> dict:
     return {"window": args.window, "hop_seconds": args.hop, "aggregate": args.aggregate,
-            "min_seconds": args.min_seconds, "progress": args.progress}
+            "min_seconds": args.min_seconds, "max_hours": args.max_hours, "long_files": args.long_files,
+            "progress": args.progress}
 
 
 def report_failure(command: str, prediction) -> None:
+    """A file that failed, or one taken only in part, on stderr as it happens."""
     from ..base.progress import log_line
 
-    log_line(f"fcn4 {command}: skipped {prediction.path}: {prediction.error}")
+    if not prediction.ok:
+        log_line(f"fcn4 {command}: skipped {prediction.path}: {prediction.error}")
+    elif prediction.note:
+        log_line(f"fcn4 {command}: note: {prediction.path}: {prediction.note}")
 
 
 def add_arguments(parser) -> None:
@@ -81,8 +91,7 @@ def run(args) -> int:
             writer = TagWriter(handle, args.format, tagger.labels, header, top_k=args.top_k,
                                threshold=args.threshold, per_window=args.window == "track")
             for prediction in tagger.predict(args.paths, embeddings=False, **predict_options(args)):
-                if not prediction.ok:
-                    report_failure("tag", prediction)
+                report_failure("tag", prediction)
                 writer.write(prediction)
             counts = writer.close()
     where = f", written to {args.output}" if args.output else ""

@@ -70,13 +70,16 @@ class TagWriter:
             return
         windows = f" [{len(p.starts)} windows, {p.aggregate}]" if len(p.starts) > 1 else ""
         tags = ", ".join(f"{tag} {prob:.3f}" for tag, prob in self._tags(p)) or "(no tag above the threshold)"
-        self.handle.write(f"{p.path}:{windows} {tags}\n")
+        note = f" ({p.note})" if p.note else ""
+        self.handle.write(f"{p.path}:{windows} {tags}{note}\n")
 
     def _json(self, p: Prediction) -> None:
         entry = {"path": p.path, "status": "ok" if p.ok else "error"}
         if not p.ok:
             entry["error"] = p.error
         else:
+            if p.note:
+                entry["note"] = p.note
             entry["tags"] = [{"tag": tag, "probability": prob} for tag, prob in self._tags(p)]
             entry["probabilities"] = dict(zip(self.labels, p.probabilities.tolist()))
             if self.per_window:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio.decoding import DecodeJob, DecodePool, default_workers
+from ..audio.decoding import DecodeJob, DecodePool, default_workers, plan
 from ..audio.frontend import DEFAULT_FRONT_END, FrontEnd
 from ..audio.sources import find_audio
 from ..base.errors import SettingError
@@ -24,6 +24,8 @@ from ..model.labels import labels_from, top_k
 
 __all__ = ["Tagger", "Prediction", "Embeddings", "AGGREGATES"]
 
+#: Files longer than this many hours are refused (or, asked to, tagged over their first hours).
+MAX_HOURS = 24.0
 #: How window outputs combine into a track's: the mean (default) or the maximum.
 AGGREGATES = ("mean", "max")
 _EMPTY = np.zeros((0, 0), np.float32)
@@ -47,6 +49,8 @@ class Prediction:
         Present when embeddings were asked for.
     aggregate : {'mean', 'max'}
         How :attr:`probabilities` and :attr:`embedding` combine the windows.
+    note : str or None
+        What else to know (a file longer than the limit, tagged over its first hours).
     """
     path: str
     labels: tuple[str, ...]
@@ -55,6 +59,7 @@ class Prediction:
     window_probabilities: np.ndarray = field(default_factory=lambda: _EMPTY)
     window_embeddings: np.ndarray | None = None
     aggregate: str = "mean"
+    note: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -214,7 +219,8 @@ class Tagger:
 
     # ------------------------------------------------------------------------- work
     def predict(self, paths, *, window: str = "clip", hop_seconds: float | None = None, aggregate: str = "mean",
-                min_seconds: float | None = None, embeddings: bool = True, progress: bool | None = None):
+                min_seconds: float | None = None, max_hours: float | None = MAX_HOURS, long_files: str = "refuse",
+                embeddings: bool = True, progress: bool | None = None):
         """Yield a :class:`Prediction` for every file of ``paths``, in order, as they are done.
 
         Parameters
@@ -228,31 +234,50 @@ class Tagger:
             How a track's windows combine.
         min_seconds : float, optional
             Shorter files fail instead of being zero-padded (default :attr:`min_seconds`).
+        max_hours : float, optional
+            Longer files are refused, or with ``long_files='truncate'`` tagged over their first
+            ``max_hours`` (:attr:`Prediction.note` says so); None: no limit.
         embeddings : bool
             Keep each window's embedding (:attr:`Prediction.window_embeddings`).
         progress : bool, optional
             A progress bar on stderr; default: when stderr is a terminal.
 
         Files that cannot be used give a :class:`Prediction` with ``error`` set; the others go on.
+        A long track is decoded in ranges of windows that the workers share, and memory does not
+        grow with a file's length.
         """
         if aggregate not in AGGREGATES:
             raise SettingError(f"aggregate must be one of {', '.join(AGGREGATES)}, got {aggregate!r}")
         minimum = self.min_seconds if min_seconds is None else float(min_seconds)
+        limit = None if max_hours is None else float(max_hours) * 3600
         sources = find_audio(paths)
-        jobs = [DecodeJob(s.path, self.front_end, window, hop_seconds, minimum) for s in sources if s.error is None]
+        parts_of: deque[int] = deque()  # jobs per readable file, known once its jobs are planned
+
+        def jobs():
+            for source in sources:
+                if source.error is None:
+                    parts = plan(source.path, DecodeJob(source.path, self.front_end, window, hop_seconds, minimum,
+                                                        max_seconds=limit, long_files=long_files))
+                    parts_of.append(len(parts))
+                    yield from parts
+
         pending: deque[_Pending] = deque()
         queue: list[tuple[_Pending, np.ndarray]] = []
         prefetch = self.backend.batch_size + 2 * self.workers  # a batch in hand, the workers kept busy
-        with contextlib.closing(self._pool.stream(jobs, prefetch)) as decoded, progress_bar(len(sources), "fcn4", "file", progress) as bar:
+        with contextlib.closing(self._pool.stream(jobs(), prefetch)) as decoded, \
+                progress_bar(len(sources), "fcn4", "file", progress) as bar:
             for source in sources:
-                if source.error is not None:
-                    record = _Pending(source.path, error=source.error)
-                else:
-                    item = next(decoded)
-                    record = _Pending(source.path, item.error, None if item.error else item.windows.starts)
-                    if item.error is None:
-                        queue.extend((record, melgram) for melgram in item.windows.melgrams)
+                record = _Pending(source.path, error=source.error)
                 pending.append(record)
+                if source.error is None:
+                    record.add(next(decoded))  # the file's first part: its jobs are planned by now
+                    for _ in range(parts_of.popleft() - 1):
+                        queue.extend(record.queued())
+                        self._run_batches(queue, embeddings, last=False)
+                        yield from _finished(pending, bar, self.labels, aggregate, embeddings)
+                        record.add(next(decoded))
+                    queue.extend(record.queued())
+                    record.complete = True
                 self._run_batches(queue, embeddings, last=False)
                 yield from _finished(pending, bar, self.labels, aggregate, embeddings)
             self._run_batches(queue, embeddings, last=True)
@@ -306,16 +331,32 @@ def _finished(pending: deque, bar, labels, aggregate: str, embeddings: bool):
 
 
 class _Pending:
-    """One file's windows while their batches run."""
+    """One file's windows while their batches run (a long track's arrive in parts)."""
 
-    def __init__(self, path: str, error: str | None = None, starts=None):
-        self.path, self.error = path, error
-        self.starts = np.zeros(0) if starts is None else np.asarray(starts, np.float64)
+    def __init__(self, path: str, error: str | None = None):
+        self.path, self.error, self.note = path, error, None
+        self.starts = np.zeros(0)
         self.features, self.probabilities = [], []
+        self.complete = error is not None
+        self._new = None
+
+    def add(self, part) -> None:
+        """Take one decoded part of the file: its windows, or the reason the file fails."""
+        self.note = self.note or part.note
+        if part.error is not None:
+            self.error = self.error or part.error
+        elif self.error is None:
+            self.starts = np.concatenate([self.starts, part.windows.starts])
+            self._new = part.windows.melgrams
+
+    def queued(self):
+        """The windows of the part just added, for the batches (none once the file failed)."""
+        new, self._new = self._new, None
+        return [] if new is None or self.error is not None else [(self, melgram) for melgram in new]
 
     @property
     def done(self) -> bool:
-        return self.error is not None or len(self.probabilities) == len(self.starts)
+        return self.error is not None or (self.complete and len(self.probabilities) == len(self.starts))
 
     def fill(self, features, probabilities) -> None:
         self.features.append(features)
@@ -325,7 +366,7 @@ class _Pending:
         if self.error is not None:
             return Prediction(self.path, labels, self.error, aggregate=aggregate)
         return Prediction(self.path, labels, None, self.starts, np.stack(self.probabilities),
-                          np.stack(self.features) if embeddings else None, aggregate)
+                          np.stack(self.features) if embeddings else None, aggregate, self.note)
 
 
 def _open_weights(weights, labels=None):
