@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
 from ..audio.decoding import LONG_FILES, WINDOW_MODES
+from ..base.errors import SettingError
 from ..hub.weights import DEFAULT_UID
 from ..inference.backends import BACKENDS
 from ..inference.reports import FORMATS
@@ -71,6 +73,21 @@ def report_failure(command: str, prediction) -> None:
         log_line(f"fcn4 {command}: note: {prediction.path}: {prediction.note}")
 
 
+def _check_plot(args) -> None:
+    """Refuse a --plot that cannot work before any file is read."""
+    if not args.plot:
+        return
+    if args.window != "track":
+        raise SettingError("--plot draws tags over time: it needs --window track")
+    if args.plot.lower().endswith(".png"):
+        from ..audio.sources import find_audio
+
+        if len(find_audio(args.paths)) > 1:
+            raise SettingError(f"--plot {args.plot}: one PNG for several files; name a folder instead")
+    else:
+        os.makedirs(args.plot, exist_ok=True)
+
+
 def add_arguments(parser) -> None:
     add_inference_options(parser)
     parser.add_argument("--top-k", type=int, default=5, help="tags listed per file (default 5; 0: all)")
@@ -78,11 +95,15 @@ def add_arguments(parser) -> None:
                         help="list only tags with probability >= P")
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format (default table)")
     parser.add_argument("--output", "-o", default=None, metavar="FILE", help="write here instead of stdout")
+    parser.add_argument("--plot", default=None, metavar="FILE.png|FOLDER",
+                        help="with --window track: draw each file's taggram (its top tags over time) to this PNG "
+                             "(one input file) or into this folder (one PNG a file)")
 
 
 def run(args) -> int:
     from ..inference.reports import TagWriter
 
+    _check_plot(args)
     start = time.perf_counter()
     with open_tagger(args) as tagger:
         header = {"weights": tagger.weights, "backend": tagger.backend.name, "window": args.window,
@@ -90,9 +111,14 @@ def run(args) -> int:
         with output(args.output) as handle:
             writer = TagWriter(handle, args.format, tagger.labels, header, top_k=args.top_k,
                                threshold=args.threshold, per_window=args.window == "track")
-            for prediction in tagger.predict(args.paths, embeddings=False, **predict_options(args)):
+            for index, prediction in enumerate(tagger.predict(args.paths, embeddings=False, **predict_options(args))):
                 report_failure("tag", prediction)
                 writer.write(prediction)
+                if args.plot and prediction.ok:
+                    from ..inference.taggram import save_taggram, taggram_path
+
+                    save_taggram(prediction, taggram_path(args.plot, prediction.path, index),
+                                 title=f"{os.path.basename(os.fsdecode(prediction.path))} ({tagger.weights})")
             counts = writer.close()
     where = f", written to {args.output}" if args.output else ""
     print(f"fcn4 tag: {counts['files']} file(s): {counts['tagged']} tagged, {counts['failed']} failed{where} "

@@ -415,3 +415,22 @@ def test_a_file_name_that_is_not_utf8_is_tagged_and_written_in_every_format(chec
     with Tagger(checkpoint, workers=0) as tagger:
         (prediction,) = tagger.tag([os.fsdecode(odd)])
     assert prediction.ok
+
+
+def test_the_taggram_of_a_track_is_written_and_readable(checkpoint, music, tmp_path, capsys):
+    import matplotlib.image
+
+    _, files = music
+    out = tmp_path / "one.png"
+    assert main(["tag", files["one"], "--weights", checkpoint, "--workers", "0", "--window", "track", "--hop", "5",
+                 "--plot", str(out)]) == 0
+    picture = matplotlib.image.imread(out)
+    assert picture.ndim == 3 and picture.shape[0] > 100 and picture.shape[1] > 300
+    folder = tmp_path / "taggrams"
+    assert main(["tag", files["one"], files["mp3"], "--weights", checkpoint, "--workers", "0", "--window", "track",
+                 "--plot", str(folder)]) == 0
+    assert sorted(p.name for p in folder.iterdir()) == ["0000-one.png", "0001-song.png"]
+    assert main(["tag", files["one"], files["mp3"], "--weights", checkpoint, "--plot", str(tmp_path / "x.png"),
+                 "--window", "track"]) == 2
+    assert main(["tag", files["one"], "--weights", checkpoint, "--plot", str(tmp_path / "y.png")]) == 2
+    assert "needs --window track" in capsys.readouterr().err
