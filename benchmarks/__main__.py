@@ -20,6 +20,7 @@ from fcn4.audio.synth import synth_track, write_audio
 
 from .download import bench_download
 from .finetune import bench_finetune
+from .long_files import bench_long_files
 from .mtat import bench_mtat
 from .tagging import bench_tagging
 from .timing import median_seconds
@@ -78,7 +79,7 @@ def bench_onednn_isa() -> None:
             print(f"conv2 alone, ONEDNN_MAX_CPU_ISA={isa}: failed: {done.stderr.strip()[-300:]}")
 
 
-SECTIONS = ("front-end", "network", "tagging", "finetune", "mtat", "isa", "download")
+SECTIONS = ("front-end", "network", "tagging", "long-files", "finetune", "mtat", "isa", "download")
 
 
 def main(argv=None) -> int:
@@ -95,6 +96,9 @@ def main(argv=None) -> int:
     parser.add_argument("--train-batch", type=int, default=32,
                         help="batch of the MagnaTagATune training benchmark (default 32, the seed's)")
     parser.add_argument("--download-mb", type=int, default=200, help="size of the download benchmark's file")
+    parser.add_argument("--hours", type=float, default=3.0, help="length of the long-files benchmark's file")
+    parser.add_argument("--compare-with", default=None, metavar="CHECKOUT",
+                        help="also run the long-files benchmark with another checkout's code (its root folder)")
     args = parser.parse_args(argv)
     sections = args.only or SECTIONS
     ms.set_device("CPU")
@@ -106,6 +110,8 @@ def main(argv=None) -> int:
         bench_network(args.repeats)
     if "tagging" in sections:
         bench_tagging(args.clips, repeats=3)
+    if "long-files" in sections:
+        bench_long_files(args.hours, args.compare_with)
     if "finetune" in sections:
         bench_finetune(args.clips_per_genre)
     if "mtat" in sections:

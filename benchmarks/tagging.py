@@ -57,11 +57,11 @@ _MEASURE = ("import resource, subprocess, sys; done = subprocess.run(sys.argv[1:
             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(done.returncode)")
 
 
-def _run(command, env) -> tuple[float, float]:
+def _run(command, env, cwd=None) -> tuple[float, float]:
     """Wall seconds and peak resident MB of one command (raises CalledProcessError on failure)."""
     t0 = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", _MEASURE, *command], env=env, capture_output=True, text=True,
-                          timeout=900)
+                          timeout=900, cwd=cwd)
     seconds = time.perf_counter() - t0
     if done.returncode != 0:
         raise subprocess.CalledProcessError(done.returncode, command, stderr=done.stderr)

@@ -70,3 +70,15 @@ def msrun_two_ranks(tmp_path, *command, timeout=400):
     logs = "\n".join(p.read_text(errors="replace")[-3000:] for p in sorted((Path(tmp_path) / "logs").glob("*.log")))
     assert done.returncode == 0, f"msrun failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}\n{logs}"
     return tuple(dict(np.load(dump / f"{stage}-rank{rank}.npz")) for stage in ("initial", "final") for rank in (0, 1))
+
+
+@dataclass(frozen=True)
+class SlowFrontEnd(FrontEnd):
+    """Takes a minute over a path under /slow, as a decoder stuck on a damaged file would."""
+
+    def _usable(self, path):
+        if str(path).startswith("/slow"):
+            import time
+
+            time.sleep(60)
+        return super()._usable(path)

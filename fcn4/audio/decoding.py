@@ -43,7 +43,8 @@ class DecodeJob:
     """What to read and how: one file, the front end, the window mode and the shortest audio taken.
 
     ``first_window`` and ``windows`` pick a range of a track's windows (``windows=None``: to the
-    end); ``max_seconds`` and ``long_files`` say what becomes of a file longer than that.
+    end); ``max_seconds`` and ``long_files`` say what becomes of a file longer than that;
+    ``timeout`` bounds the seconds a worker process may spend on the job.
     """
     path: str
     front_end: FrontEnd
@@ -54,6 +55,7 @@ class DecodeJob:
     windows: int | None = None
     max_seconds: float | None = None
     long_files: str = "refuse"
+    timeout: float | None = None
 
     def __post_init__(self):
         if self.window not in WINDOW_MODES:
@@ -296,14 +298,33 @@ def _worker_start() -> None:
     FrontEnd().warm_up()
 
 
+class _TimedOut(Exception):
+    pass
+
+
+def _alarm(signum, frame):
+    raise _TimedOut
+
+
 def _attempt(job: DecodeJob) -> Decoded:
+    # A time limit only in worker processes: SIGALRM belongs to the caller's own process otherwise.
+    timed = job.timeout is not None and multiprocessing.parent_process() is not None
+    if timed:
+        signal.signal(signal.SIGALRM, _alarm)
+        signal.setitimer(signal.ITIMER_REAL, job.timeout)
     try:
         windows, note = decode(job)
         return Decoded(job, windows, None, note)
+    except _TimedOut:
+        return Decoded(job, None, f"decoding took longer than {job.timeout:g} s (--decode-timeout); the file may be "
+                                  "damaged, or raise the limit")
     except AudioError as exc:
         return Decoded(job, None, exc.reason)
     except Exception as exc:  # any other failure of one file must not stop the others
         return Decoded(job, None, f"{type(exc).__name__}: {str(exc).strip() or 'no detail'}")
+    finally:
+        if timed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 def _isolated(job: DecodeJob, context) -> Decoded:

@@ -40,6 +40,8 @@ def add_inference_options(parser) -> None:
                              f"truncate (default {predict['max_hours']:g})")
     parser.add_argument("--long-files", choices=LONG_FILES, default=predict["long_files"],
                         help=f"what becomes of a file longer than --max-hours (default {predict['long_files']})")
+    parser.add_argument("--decode-timeout", type=float, default=predict["decode_timeout"], metavar="SECONDS",
+                        help=f"a file a decoding worker spends longer on fails (default {predict['decode_timeout']:g})")
     parser.add_argument("--batch-size", type=int, default=tagger["batch_size"],
                         help=f"windows per network call (default {tagger['batch_size']})")
     parser.add_argument("--workers", type=int, default=tagger["workers"],
@@ -60,7 +62,7 @@ def open_tagger(args) -> Tagger:
 def predict_options(args) -> dict:
     return {"window": args.window, "hop_seconds": args.hop, "aggregate": args.aggregate,
             "min_seconds": args.min_seconds, "max_hours": args.max_hours, "long_files": args.long_files,
-            "progress": args.progress}
+            "decode_timeout": args.decode_timeout, "progress": args.progress}
 
 
 def report_failure(command: str, prediction) -> None:

@@ -26,6 +26,8 @@ __all__ = ["Tagger", "Prediction", "Embeddings", "AGGREGATES"]
 
 #: Files longer than this many hours are refused (or, asked to, tagged over their first hours).
 MAX_HOURS = 24.0
+#: Seconds a decoding worker may spend on one job (a file, or a range of a long track's windows).
+DECODE_TIMEOUT = 300.0
 #: How window outputs combine into a track's: the mean (default) or the maximum.
 AGGREGATES = ("mean", "max")
 _EMPTY = np.zeros((0, 0), np.float32)
@@ -220,7 +222,7 @@ class Tagger:
     # ------------------------------------------------------------------------- work
     def predict(self, paths, *, window: str = "clip", hop_seconds: float | None = None, aggregate: str = "mean",
                 min_seconds: float | None = None, max_hours: float | None = MAX_HOURS, long_files: str = "refuse",
-                embeddings: bool = True, progress: bool | None = None):
+                decode_timeout: float | None = DECODE_TIMEOUT, embeddings: bool = True, progress: bool | None = None):
         """Yield a :class:`Prediction` for every file of ``paths``, in order, as they are done.
 
         Parameters
@@ -237,6 +239,9 @@ class Tagger:
         max_hours : float, optional
             Longer files are refused, or with ``long_files='truncate'`` tagged over their first
             ``max_hours`` (:attr:`Prediction.note` says so); None: no limit.
+        decode_timeout : float, optional
+            Seconds a decoding worker may spend on one file (on each range of a long track);
+            a file that takes longer fails, saying so. None: no limit (and none without workers).
         embeddings : bool
             Keep each window's embedding (:attr:`Prediction.window_embeddings`).
         progress : bool, optional
@@ -257,7 +262,8 @@ class Tagger:
             for source in sources:
                 if source.error is None:
                     parts = plan(source.path, DecodeJob(source.path, self.front_end, window, hop_seconds, minimum,
-                                                        max_seconds=limit, long_files=long_files))
+                                                        max_seconds=limit, long_files=long_files,
+                                                        timeout=decode_timeout))
                     parts_of.append(len(parts))
                     yield from parts
 

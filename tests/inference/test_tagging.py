@@ -17,7 +17,7 @@ from fcn4.audio.synth import synth_track, write_audio
 from fcn4.cli import main
 from fcn4.hub.weights import set_hub_dir
 from fcn4.inference.backends import BackendError, MindSporeBackend, OnnxBackend
-from helpers import SMALL, CrashingFrontEnd, randomise
+from helpers import SMALL, CrashingFrontEnd, SlowFrontEnd, randomise
 
 SR = 22050
 WINDOW = DEFAULT_FRONT_END.clip_seconds
@@ -434,3 +434,14 @@ def test_the_taggram_of_a_track_is_written_and_readable(checkpoint, music, tmp_p
                  "--window", "track"]) == 2
     assert main(["tag", files["one"], "--weights", checkpoint, "--plot", str(tmp_path / "y.png")]) == 2
     assert "needs --window track" in capsys.readouterr().err
+
+
+def test_a_file_that_decodes_too_long_fails_saying_so_and_the_rest_go_on(music):
+    _, files = music
+    front_end = SlowFrontEnd()
+    paths = [files["short"], "/slow/me.wav", files["one"]]
+    with DecodePool(1) as pool:
+        results = list(pool.stream([DecodeJob(p, front_end, timeout=1.0) for p in paths], prefetch=2))
+    assert [r.job.path for r in results] == paths
+    assert results[0].error is None and results[2].error is None
+    assert "decoding took longer than 1 s (--decode-timeout)" in results[1].error
