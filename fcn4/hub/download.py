@@ -13,8 +13,6 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import requests
-
 from ..base.errors import FCN4Error
 from ..base.files import replace_durably, temporary_beside
 from ..base.progress import progress_bar, show_progress
@@ -55,7 +53,7 @@ def sha256_file(path, chunk_size: int = CHUNK_SIZE) -> str:
 
 def download_file(url: str, target, sha256: str | None = None, *, timeout=(10.0, 60.0),
                   retries: int = 3, backoff: float = 1.0, progress: bool | None = None,
-                  session: requests.Session | None = None) -> Path:
+                  session=None) -> Path:
     """Fetch ``url`` into ``target``, keeping it only if complete and, given ``sha256``, matching.
 
     Parameters
@@ -91,6 +89,8 @@ def download_file(url: str, target, sha256: str | None = None, *, timeout=(10.0,
                                  f"file by hand at {target}")
     expected = sha256.lower() if sha256 else None
     show = show_progress(progress)
+    import requests  # here: a cached checkpoint never pays for importing it
+
     http = session or requests.Session()
     with temporary_beside(target, ".part") as tmp:
         digest, received, last_error = hashlib.sha256(), 0, None
@@ -160,6 +160,8 @@ def _expected_size(response, received: int) -> int | None:
 
 def _describe(exc: Exception, received: int) -> tuple[str, bool]:
     """What went wrong, in words, and whether another attempt may help."""
+    import requests
+
     if isinstance(exc, requests.ConnectTimeout):
         return "could not connect in time (offline, or the server is down)", True
     text = str(exc)

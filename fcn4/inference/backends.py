@@ -32,7 +32,7 @@ BACKENDS = ("auto", "onnxruntime", "mindspore")
 #: Largest difference allowed between an ONNX export's outputs and MindSpore's (features are
 #: compared relative to their largest magnitude when it exceeds 1).
 TOLERANCE = 1e-4
-_EXPORT_FORMAT = 1  # bump to invalidate cached exports when the exported graph changes
+_EXPORT_FORMAT = 2  # bump to invalidate cached exports when the exported graph changes (2: saved optimised)
 
 
 class BackendError(FCN4Error, RuntimeError):
@@ -183,11 +183,12 @@ class OnnxBackend(Backend):
         info = NetworkInfo.of(net)
         net.set_train(False)
         x = np.random.default_rng(0).normal(-30.0, 15.0, (batch_size, *input_shape)).astype(np.float32)
-        with temporary_beside(path, ".onnx") as tmp:
+        with temporary_beside(path, ".onnx") as tmp, temporary_beside(path, ".raw.onnx") as raw:
             try:
-                ms.export(_outputs_cell(net), ms.Tensor(x), file_name=str(tmp), file_format="ONNX")
+                ms.export(_outputs_cell(net), ms.Tensor(x), file_name=str(raw), file_format="ONNX")
             except Exception as exc:
                 raise BackendError(f"mindspore.export to ONNX failed: {str(exc).splitlines()[0]}") from exc
+            _optimise(raw, tmp)
             backend = cls(tmp, batch_size, input_shape, info, threads)
             error = _difference(backend(x), MindSporeBackend(net, batch_size, input_shape)(x))
             if error > TOLERANCE:
@@ -199,6 +200,17 @@ class OnnxBackend(Backend):
             replace_durably(tmp, path)
         backend.path = path
         return backend
+
+
+def _optimise(source, target) -> None:
+    """Save ``source`` with onnxruntime's extended graph optimisations applied (fused convolutions and
+    the like): every later session starts from it and skips that work (0.31 -> 0.19 s for FCN-4).
+    The layout optimisations of the highest level depend on the CPU, so they still run at load time."""
+    ort = _onnxruntime()
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.optimized_model_filepath = str(target)
+    ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
 
 
 def make_backend(kind: str, build, batch_size: int, input_shape: tuple[int, int, int], *, key: str | None = None,
