@@ -10,10 +10,8 @@ safely and keeps what stops it as problems; the hub's rules are in :mod:`fcn4.hu
 """
 from __future__ import annotations
 
-import ast
 import datetime as _dt
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,13 +24,11 @@ from ..base.errors import FCN4Error
 from ..base.files import write_text_atomic
 from ..base.lazy import lazy_exports
 from ..base.limits import limit, limit_hint
+from .card_body import headings, section_labels, usage_calls
 
 __all__ = ["Card", "CardProblem", "CardError", "parse_card", "read_card", "find_cards", "render_card", "write_card",
-           "headings", "usage_calls", "section_labels", "SAMPLE_CARD"]
+           "SAMPLE_CARD"]
 
-# Keywords of a Usage load(...) call that steer the loader rather than build the network.
-_LOADER_KEYWORDS = ("pretrained", "force_reload", "source")
-_FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})\s*([\w+-]*)")
 
 
 @dataclass(frozen=True)
@@ -81,15 +77,15 @@ class Card:
 
     def usage_arguments(self) -> dict[str, Any]:
         """The network arguments of the Usage section's ``load(...)`` calls, by keyword."""
-        return usage_calls(self, "load")[0]
+        return usage_calls(self.body, "load")[0]
 
     def front_end_arguments(self) -> dict[str, Any]:
         """The audio settings of the Usage section's ``FrontEnd(...)`` call, by keyword."""
-        return usage_calls(self, "FrontEnd")[0]
+        return usage_calls(self.body, "FrontEnd")[0]
 
     def labels(self) -> tuple[str, ...] | None:
         """The labels of the card's ``Labels`` section in output order, or None without one."""
-        labels, _ = section_labels(self)
+        labels, _ = section_labels(self.body)
         return labels
 
 
@@ -222,183 +218,6 @@ def _load_yaml(text: str):
         return loader.get_single_data(), loader.repeated
     finally:
         loader.dispose()
-
-
-def _scan(text: str):
-    """(line number, line, code block) of each line of ``text``, fence lines left out.
-
-    ``code block`` is None outside fenced code, else ``(index of the block, its language)``.
-    """
-    fence, block = None, None
-    for number, line in enumerate(text.splitlines(), start=1):
-        match = _FENCE.match(line)
-        if fence is None and match:
-            fence = match.group(1)[0] * len(match.group(1))
-            block = (block[0] + 1 if block else 0, match.group(2).lower())
-        elif fence is not None and line.strip().startswith(fence) and not line.strip().strip(fence[0]):
-            fence = None
-        else:
-            yield number, line, block if fence is not None else None
-
-
-def headings(text: str):
-    """(line number, text) of every ATX and setext heading outside code blocks."""
-    previous = None
-    for number, line, block in _scan(text):
-        if block is not None:
-            previous = None
-            continue
-        atx = _atx_heading(line)
-        if atx is not None:
-            yield number, atx
-        elif previous is not None and previous[1].strip() and _indent(line) <= 3 and set(line.strip()) == {"="}:
-            yield previous[0], previous[1].strip()
-        previous = (number, line)
-
-
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip())
-
-
-def _atx_heading(line: str) -> str | None:
-    """The text of an ATX heading (``## Usage ##`` -> ``Usage``), or None; linear in the line's length
-    (the regular expression it replaces took quadratic time on a line of spaces)."""
-    if _indent(line) > 3:
-        return None
-    stripped = line.lstrip()
-    hashes = len(stripped) - len(stripped.lstrip("#"))
-    rest = stripped[hashes:]
-    if not 1 <= hashes <= 6 or (rest and not rest[0].isspace()):
-        return None
-    text = rest.strip()
-    closed = text.rstrip("#")
-    if closed != text and closed and closed[-1].isspace():  # a closing run of '#' after a space
-        text = closed.rstrip()
-    return text
-
-
-def _sections(body: str):
-    """(heading text, section text) of each heading of the body, code blocks kept whole."""
-    lines = body.splitlines()
-    marks = [(number, text) for number, text in headings(body)]
-    for k, (number, text) in enumerate(marks):
-        end = marks[k + 1][0] - 1 if k + 1 < len(marks) else len(lines)
-        yield text, "\n".join(lines[number:end])
-
-
-def _code_blocks(text: str, languages=None):
-    """The contents of the fenced code blocks of ``text`` (only ``languages`` if given)."""
-    blocks: dict = {}
-    for _, line, block in _scan(text):
-        if block is not None and (languages is None or block[1] in languages):
-            blocks.setdefault(block[0], []).append(line)
-    return ["\n".join(lines) for lines in blocks.values()]
-
-
-def usage_calls(card: Card, callee: str) -> tuple[dict[str, Any], list[str]]:
-    """Keyword arguments of the Usage's calls to ``callee``, and what is wrong with them."""
-    arguments, problems, seen_in = {}, [], {}
-    usage = "\n".join(text for heading, text in _sections(card.body) if heading.lower() == "usage")
-    for block in _code_blocks(usage, ("python", "py", "")):
-        try:
-            tree = ast.parse(block)
-        except SyntaxError as exc:
-            problems.append(f"a Python block does not parse (line {exc.lineno}: {exc.msg})")
-            continue
-        except (RecursionError, MemoryError, ValueError):  # nested too deeply; a NUL byte
-            problems.append("a Python block cannot be read (nested too deeply, or not text)")
-            continue
-        for node in sorted((n for n in ast.walk(tree) if isinstance(n, ast.Call)), key=lambda n: n.lineno):
-            if _called_name(node.func) != callee:
-                continue
-            if len(node.args) > (1 if callee == "load" else 0):
-                problems.append(f"line {node.lineno}: write network arguments as keywords, so that "
-                                "readers and this package can tell which is which")
-            for keyword in node.keywords:
-                if keyword.arg is None or keyword.arg in _LOADER_KEYWORDS:
-                    continue
-                try:
-                    value = _literal(keyword.value)
-                except _TooLarge as exc:
-                    problems.append(f"line {node.lineno}: {keyword.arg}= holds {exc}")
-                    continue
-                except (ValueError, TypeError, RecursionError, MemoryError):
-                    problems.append(f"line {node.lineno}: {keyword.arg}= is not a literal value")
-                    continue
-                if keyword.arg in arguments and _plain(arguments[keyword.arg]) != _plain(value):
-                    problems.append(f"{keyword.arg}= is {value!r} on line {node.lineno} but "
-                                    f"{arguments[keyword.arg]!r} on line {seen_in[keyword.arg]}; "
-                                    f"the {callee}(...) calls must agree")
-                    continue
-                arguments[keyword.arg], seen_in[keyword.arg] = value, node.lineno
-    return arguments, problems
-
-
-def _called_name(func) -> str | None:
-    if isinstance(func, ast.Attribute):
-        return func.attr
-    return func.id if isinstance(func, ast.Name) else None
-
-
-class _TooLarge(ValueError):
-    """A Usage value larger than :func:`~fcn4.base.limits.limit` ``usage_items`` allows."""
-
-
-def _literal(node):
-    """A Python literal, also ``[x] * n`` as the zoo's Usage writes ``padding=[0] * 5``.
-
-    The size of a repeated list is checked before it is built (``[0] * 10**10`` is refused).
-    """
-    try:
-        value = ast.literal_eval(node)
-    except ValueError:
-        if not (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult)):
-            raise
-        left, right = _literal(node.left), _literal(node.right)
-        if isinstance(right, (list, tuple)) and isinstance(left, int) and not isinstance(left, bool):
-            left, right = right, left
-        if not (isinstance(left, (list, tuple)) and isinstance(right, int) and not isinstance(right, bool)):
-            raise
-        if len(left) * max(right, 0) > limit("usage_items"):
-            raise _TooLarge(f"{len(left)} x {right} values, more than any network argument needs "
-                            f"({limit_hint('usage_items')})") from None
-        value = left * right
-    if _count(value) > limit("usage_items"):
-        raise _TooLarge(f"{_count(value)} values, more than any network argument needs ({limit_hint('usage_items')})")
-    return value
-
-
-def _count(value) -> int:
-    """Values in a (nested) literal."""
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return sum(_count(v) for v in value)
-    if isinstance(value, dict):
-        return sum(_count(k) + _count(v) for k, v in value.items())
-    return 1
-
-
-def _plain(value):
-    """Lists and tuples compare equal when their items do (``(2, 4)`` and ``[2, 4]``)."""
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def section_labels(card: Card) -> tuple[tuple[str, ...] | None, list[str]]:
-    for heading, text in _sections(card.body):
-        if heading.lower() != "labels":
-            continue
-        blocks = _code_blocks(text)
-        if not blocks:
-            return None, ["the Labels section needs a fenced code block with one label a line"]
-        labels = tuple(line.strip() for line in blocks[0].splitlines() if line.strip())
-        repeated = sorted({label for label in labels if labels.count(label) > 1})
-        if repeated:
-            return labels, [f"labels repeat: {', '.join(repeated)}; each output needs its own name"]
-        if not labels:
-            return None, ["the Labels block is empty"]
-        return labels, []
-    return None, []
 
 
 def _scalar(value) -> str:

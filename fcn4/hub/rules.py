@@ -24,7 +24,8 @@ from pathlib import Path
 from ..audio.frontend import FrontEnd
 from ..base.errors import SettingError
 from ..model.arguments import check_arguments
-from .cards import Card, CardError, CardProblem, find_cards, headings, read_card, section_labels, usage_calls
+from .card_body import headings, section_labels, usage_calls
+from .cards import Card, CardError, CardProblem, find_cards, read_card
 from .trust import file_name_of_link, safe_name
 
 __all__ = ["validate_card", "check_card", "check_cards", "RULES", "REQUIRED_FIELDS", "USED_FOR", "BACKENDS",
@@ -193,8 +194,8 @@ def names_make_safe_paths(card: Card, strict: bool) -> Problems:
 def usage_arguments(card: Card, strict: bool) -> Problems:
     """This package's rule: the Usage's ``load(...)`` and ``FrontEnd(...)`` calls parse, agree, and ask
     for a network and audio settings within the limits (:mod:`fcn4.base.limits`)."""
-    network, network_problems = usage_calls(card, "load")
-    audio, audio_problems = usage_calls(card, "FrontEnd")
+    network, network_problems = usage_calls(card.body, "load")
+    audio, audio_problems = usage_calls(card.body, "FrontEnd")
     for message in network_problems + audio_problems:
         yield "Usage", message
     settings = [s.name for s in dataclasses.fields(FrontEnd)]
@@ -207,7 +208,7 @@ def usage_arguments(card: Card, strict: bool) -> Problems:
         except (SettingError, TypeError) as exc:
             yield "Usage", f"FrontEnd(...): {exc}"
     if not network_problems:
-        labels, _ = section_labels(card)
+        labels, _ = section_labels(card.body)
         if labels is not None:
             network = {"num_classes": len(labels), **network}
         try:
@@ -218,10 +219,10 @@ def usage_arguments(card: Card, strict: bool) -> Problems:
 
 def labels_section(card: Card, strict: bool) -> Problems:
     """This package's rule: a Labels section names one label a line, as many as the head has outputs."""
-    labels, problems = section_labels(card)
+    labels, problems = section_labels(card.body)
     for message in problems:
         yield "Labels", message
-    num_classes = usage_calls(card, "load")[0].get("num_classes")
+    num_classes = usage_calls(card.body, "load")[0].get("num_classes")
     if labels is not None and num_classes is not None and num_classes != len(labels):
         yield "Labels", f"{len(labels)} labels but the Usage builds num_classes={num_classes}"
 

@@ -17,12 +17,10 @@ seeded by (seed, epoch), so a resumed run sees the batches the uninterrupted run
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import math
 import os
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -30,12 +28,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..base.errors import FCN4Error, SettingError
-from ..base.files import remove_stray_temporaries, write_text_atomic
-from ..base.locks import exclusive_folder
+from ..base.errors import SettingError
+from ..base.files import write_text_atomic
 from ..base.progress import progress_bar
 from .batches import ArrayBatches, PipelineBatches, batch_count, epoch_order  # noqa: F401 (old home)
 from .parallel import SINGLE, World
+from .run_folder import CHECKPOINTS, STATE_FILE, TrainingError, checkpoint_name, hold_run_folder, read_state  # noqa: F401
 
 __all__ = ["LOSSES", "AMP_LEVELS", "Trainer", "EpochRecord", "FitResult", "TrainingError",
            "LogitsOf", "probabilities_from_logits", "loss_from_logits", "predict_logits"]
@@ -44,28 +42,6 @@ __all__ = ["LOSSES", "AMP_LEVELS", "Trainer", "EpochRecord", "FitResult", "Train
 LOSSES = ("bce", "ce")
 #: MindSpore's mixed-precision levels; any but ``O0`` trains with a fixed loss scale (the zoo's 1024).
 AMP_LEVELS = ("O0", "O1", "O2", "O3")
-STATE_FILE = "train_state.json"
-CHECKPOINTS = "checkpoints"
-
-
-class TrainingError(FCN4Error, RuntimeError):
-    """A run that cannot start or resume as asked; the message names the file or setting at fault."""
-
-
-@contextlib.contextmanager
-def hold_run_folder(run_dir, world: World = SINGLE, what: str = "training run"):
-    """Hold the run folder for a run: a second run into it is refused at once, naming this one.
-
-    Under data parallelism rank 0 holds it (the other ranks only read it). Temporary files a
-    killed run left there are removed first: nothing half-written is ever read.
-    """
-    if not world.main:
-        yield
-        return
-    with exclusive_folder(run_dir, what):
-        for folder in (Path(run_dir), Path(run_dir) / CHECKPOINTS):
-            remove_stray_temporaries(folder)
-        yield
 
 
 # ---------------------------------------------------------------------------- losses, outputs
@@ -266,7 +242,7 @@ class Trainer:
             history.append(record)
             self._save(epoch, history, best_epoch, fingerprint)
             self.log(_epoch_line(record, epochs))
-        return FitResult(history, best_epoch, self.run_dir / _checkpoint_name(best_epoch), start)
+        return FitResult(history, best_epoch, self.run_dir / checkpoint_name(best_epoch), start)
 
     def step(self, x, y) -> float:
         """One graph-mode Adam step on a batch (``y``: class indices or multi-hot rows); returns its loss."""
@@ -343,13 +319,13 @@ class Trainer:
         own = set(self.model.parameters_dict())
         extra = {p.name: p for p in self.optimizer.get_parameters() if p.name not in own}
         extra["epoch"] = ms.Tensor(epoch, ms.int64)
-        name = _checkpoint_name(epoch)
+        name = checkpoint_name(epoch)
         save_checkpoint(self.model, self.run_dir / name, extra=extra)
         state = {"epoch": epoch, "checkpoint": name, "best_epoch": best_epoch,
-                 "best_checkpoint": _checkpoint_name(best_epoch), "fingerprint": fingerprint,
+                 "best_checkpoint": checkpoint_name(best_epoch), "fingerprint": fingerprint,
                  "history": [asdict(r) for r in history]}
         write_text_atomic(self.run_dir / STATE_FILE, json.dumps(state, indent=1) + "\n")
-        keep = {name, _checkpoint_name(best_epoch)}
+        keep = {name, checkpoint_name(best_epoch)}
         for old in (self.run_dir / CHECKPOINTS).glob("epoch-*.ckpt"):
             if f"{CHECKPOINTS}/{old.name}" not in keep:
                 old.unlink(missing_ok=True)
@@ -370,35 +346,6 @@ class Trainer:
         return state
 
 
-def read_state(path) -> dict:
-    """``train_state.json``, its shape checked: a :class:`TrainingError` names the file and the field at fault.
-
-    A state names only checkpoints this trainer wrote under ``checkpoints/`` (never a path elsewhere).
-    """
-    path = Path(path)
-    try:
-        state = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError) as exc:
-        raise TrainingError(f"{path} cannot be read ({exc}); start again in another --out") from exc
-    shape = {"epoch": int, "checkpoint": str, "best_epoch": int, "best_checkpoint": str, "fingerprint": dict,
-             "history": list}
-    problems = [f"{key} (wants {kind.__name__})" for key, kind in shape.items()
-                if not isinstance(state, dict) or not isinstance(state.get(key), kind) or isinstance(state.get(key), bool)]
-    if not problems:
-        epochs = [r.get("epoch") if isinstance(r, dict) else None for r in state["history"]]
-        if epochs != list(range(1, state["epoch"] + 1)) or not 0 <= state["best_epoch"] <= state["epoch"]:
-            problems.append("history (one record per finished epoch, in order)")
-        elif not all(set(r) >= {"epoch", "train_loss", "valid", "seconds"} for r in state["history"]):
-            problems.append("history (records lack epoch, train_loss, valid or seconds)")
-        for key in ("checkpoint", "best_checkpoint"):
-            if not re.fullmatch(rf"{CHECKPOINTS}/epoch-\d{{3,}}\.ckpt", state[key]):
-                problems.append(f"{key} (a checkpoint of this run, {CHECKPOINTS}/epoch-NNN.ckpt)")
-    if problems:
-        raise TrainingError(f"{path} is not a training state this package wrote: wrong or missing "
-                            f"{', '.join(problems)}; start again in another --out")
-    return state
-
-
 def predict_logits(infer: Callable, batches) -> tuple[np.ndarray, np.ndarray]:
     """``(targets, logits)`` of ``infer`` (a batch -> logits function) over ``batches`` in order."""
     import mindspore as ms
@@ -416,10 +363,6 @@ def _unchanged(grads):
 
 def _moving_statistics(model) -> list:
     return [p for name, p in model.parameters_and_names() if name.endswith(("moving_mean", "moving_variance"))]
-
-
-def _checkpoint_name(epoch: int) -> str:
-    return f"{CHECKPOINTS}/epoch-{epoch:03d}.ckpt"
 
 
 def _epoch_line(record: EpochRecord, epochs: int) -> str:
