@@ -45,13 +45,32 @@ class NativeAudio:
     channels: int
     frames: int | None = None
 
-    def read(self, start: int, count: int) -> np.ndarray:
-        """``[channels, <= count]`` float32 samples from ``start`` (fewer at the end of the data)."""
-        raise NotImplementedError
-
     def blocks(self, size: int = BLOCK):
         """``[channels, n]`` float32 blocks from the first sample to the last."""
         raise NotImplementedError
+
+    def blocks_from(self, start: int, size: int = BLOCK):
+        """Blocks from native sample ``start`` on: decoded from the first sample, the rest skipped
+        (a decoder that can seek exactly does better)."""
+        position = 0
+        for block in self.blocks(size):
+            if position + block.shape[1] > start:
+                yield block[:, max(0, start - position):]
+            position += block.shape[1]
+
+    def read(self, start: int, count: int) -> np.ndarray:
+        """``[channels, <= count]`` float32 samples from ``start`` (fewer at the end of the data)."""
+        parts, held = [], 0
+        for block in self.blocks_from(start, max(count, 1)):
+            parts.append(block[:, :count - held])
+            held += parts[-1].shape[1]
+            if held >= count:
+                break
+        return np.concatenate(parts, axis=1) if parts else np.zeros((self.channels, 0), np.float32)
+
+    def count_frames(self) -> int:
+        """Samples the data holds, counted by decoding them."""
+        return sum(block.shape[1] for block in self.blocks())
 
     def close(self) -> None:
         pass
@@ -105,16 +124,16 @@ class _SoundfileAudio(NativeAudio):
             raise _NotMine(str(exc).splitlines()[0]) from exc
         self.rate, self.channels, self.frames = self._file.samplerate, self._file.channels, self._file.frames
 
-    def read(self, start, count):
-        if self._file.tell() != start:
-            self._file.seek(start)
-        return self._file.read(count, dtype="float32", always_2d=True).T
-
     def blocks(self, size=BLOCK):
         return self.blocks_from(0, size)
 
+    def count_frames(self) -> int:
+        return self.frames  # libsndfile reads what its header declares
+
     def blocks_from(self, start: int, size: int = BLOCK):
         """Blocks from native sample ``start`` (a seek: exact after the front end's warm-up margin)."""
+        if start and start >= self.frames:
+            return  # past the end it declares (and reads): seeking there fails
         if self._file.format in ("MP3", "MPEG"):
             yield from self._mpeg_blocks(start, size)
             return
@@ -186,27 +205,13 @@ class _PyAVAudio(NativeAudio):
         except self._av.error.FFmpegError as exc:
             raise ValueError(f"FFmpeg: {_said(exc)}") from exc
 
+    # Spans and ranges are decoded from the start, the samples before them skipped (the base
+    # class's blocks_from): FFmpeg's seeking lands on frames whose decoded samples differ from a
+    # decode from the start (measured on AAC), and these formats decode far faster than real time.
     def blocks(self, size=BLOCK):
         self._container.seek(0, stream=self._stream)
         for samples in self._frames():
             yield samples.astype(np.float32, copy=False)
-
-    def read(self, start, count):
-        # Decoded from the start, the samples before the span skipped: FFmpeg's seeking lands on
-        # frames whose decoded samples differ from a decode from the start (measured on AAC), and
-        # this decoder's formats decode far faster than real time (3 h of AAC in seconds).
-        return self._read_counting(start, count)
-
-    def _read_counting(self, start, count):
-        parts, position = [], 0
-        for block in self.blocks():
-            lo, hi = max(start, position), min(start + count, position + block.shape[1])
-            if hi > lo:
-                parts.append(block[:, lo - position:hi - position])
-            position += block.shape[1]
-            if position >= start + count:
-                break
-        return np.concatenate(parts, axis=1) if parts else np.zeros((self.channels, 0), np.float32)
 
     def close(self):
         for thing in (getattr(self, "_container", None), getattr(self, "_handle", None)):
@@ -229,9 +234,6 @@ class _AudioreadAudio(NativeAudio):
             raise _NotMine(f"{type(exc).__name__}: {str(exc).strip()}".rstrip(": ")) from exc
         self._samples = np.atleast_2d(y)
         self.rate, self.channels, self.frames = rate, self._samples.shape[0], self._samples.shape[1]
-
-    def read(self, start, count):
-        return self._samples[:, start:start + count]
 
     def blocks(self, size=BLOCK):
         for start in range(0, self._samples.shape[1], size):

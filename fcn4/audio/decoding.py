@@ -44,7 +44,9 @@ class DecodeJob:
 
     ``first_window`` and ``windows`` pick a range of a track's windows (``windows=None``: to the
     end); ``max_seconds`` and ``long_files`` say what becomes of a file longer than that;
-    ``timeout`` bounds the seconds a worker process may spend on the job.
+    ``timeout`` bounds the seconds a worker process may spend on the job; ``declared_seconds`` is
+    the length the file's header gave :func:`plan` (a file it declares too long is refused before
+    any decoding).
     """
     path: str
     front_end: FrontEnd
@@ -56,6 +58,7 @@ class DecodeJob:
     max_seconds: float | None = None
     long_files: str = "refuse"
     timeout: float | None = None
+    declared_seconds: float | None = None
 
     def __post_init__(self):
         if self.window not in WINDOW_MODES:
@@ -97,8 +100,9 @@ def plan(path: str, job: DecodeJob) -> list[DecodeJob]:
     if span.frames is None:
         return [job]
     seconds = span.frames / job.front_end.sample_rate
+    job = dataclasses.replace(job, declared_seconds=seconds)
     if job.max_seconds is not None and seconds > job.max_seconds and job.long_files == "refuse":
-        return [job]  # refused by the job, with the reason
+        return [job]  # refused by the job, with the reason, before it decodes anything
     frames = span.frames if job.max_seconds is None else min(span.frames, int(job.max_seconds * job.front_end.sample_rate))
     count = max(1, -(-frames // job.hop))
     ranges = list(range(0, count, WINDOWS_PER_JOB))
@@ -127,16 +131,12 @@ def decode(job: DecodeJob) -> tuple[Windows, str | None]:
     from .streaming import stream_windows
 
     name = fe._usable(job.path)
+    if job.first_window == 0 and job.declared_seconds is not None:  # refused before decoding hours
+        _check_length(job, max(job.declared_seconds, job.min_seconds))  # (short files: by what they hold)
     melgrams, starts, total, cut = [], [], None, False
     with _decoding(name):
-        if job.first_window == 0 and job.max_seconds is not None and job.long_files == "refuse":
-            from .streaming import probe
-
-            declared = probe(name, sr).frames
-            if declared is not None:  # refused before decoding hours; a header that lies is caught below
-                _check_length(job, max(declared / sr, job.min_seconds))
-        stop = job.max_seconds if job.max_seconds is not None else None
-        for index, window, total, cut in stream_windows(fe, name, job.hop, job.first_window, job.windows, stop):
+        for index, window, total, cut in stream_windows(fe, name, job.hop, job.first_window, job.windows,
+                                                        job.max_seconds):
             melgrams.append(fe.melgram(window))
             starts.append(index * job.hop)
     if total is not None:  # this job read the end of the track: the whole track's rules apply
@@ -145,8 +145,8 @@ def decode(job: DecodeJob) -> tuple[Windows, str | None]:
         seconds = total / sr
         if job.first_window == 0:
             _check_length(job, seconds)
-        if cut:  # the data went on past max_seconds (whatever the header said)
-            _check_length(job, job.max_seconds + 1)
+        if cut and job.long_files == "refuse":  # the data went on past max_seconds, whatever the header said
+            raise AudioError(job.path, _too_long(job))
         # A last window holding less than min_seconds of audio would be mostly padding: drop it.
         keep = [i for i, start in enumerate(starts)
                 if total - start >= job.min_seconds * sr or start == 0]
@@ -163,9 +163,14 @@ def _check_length(job: DecodeJob, seconds: float) -> None:
             f"it holds {seconds:.2f} s of audio, less than the {job.min_seconds:.2f} s that one window "
             "of the network's pooling spans; to zero-pad it anyway, pass min_seconds=0 (--min-seconds 0)"))
     if job.max_seconds is not None and seconds > job.max_seconds and job.long_files == "refuse":
-        raise AudioError(job.path, (
-            f"it lasts {_hours(seconds)}, more than the {_hours(job.max_seconds)} a file may (--max-hours); "
-            "raise the limit, or tag its first hours with --long-files truncate"))
+        raise AudioError(job.path, _too_long(job, seconds))
+
+
+def _too_long(job: DecodeJob, seconds: float | None = None) -> str:
+    """Why a file longer than ``max_seconds`` is refused (``seconds`` None: its header said less)."""
+    lasts = "goes on past" if seconds is None else f"lasts {_hours(seconds)}, more than"
+    return (f"it {lasts} the {_hours(job.max_seconds)} a file may (--max-hours); "
+            "raise the limit, or tag its first hours with --long-files truncate")
 
 
 def _note(job: DecodeJob, seconds: float) -> str | None:

@@ -118,8 +118,6 @@ class FrontEnd:
         Raises :class:`AudioError` naming the file if it is missing, empty, undecodable,
         holds no samples or holds non-finite samples.
         """
-        from .streaming import centre_clip  # noqa: F401 (the decoders load with it)
-
         name = self._usable(path)
         with _decoding(name):
             y = self._decode(name)
@@ -142,18 +140,9 @@ class FrontEnd:
 
     def _decode(self, name: str) -> np.ndarray:
         """librosa.load(name, sr=sample_rate, mono=True): decode, channel mean, soxr_hq, fixed length."""
-        import soxr
+        from .streaming import whole_file
 
-        from .decoders import read_native
-
-        y, native, _ = read_native(name)
-        y = np.mean(y, axis=0) if y.shape[0] > 1 else y[0]
-        if native == self.sample_rate or y.size == 0:
-            return y
-        size = int(np.ceil(y.shape[-1] * (float(self.sample_rate) / native)))  # librosa's rounding, exactly
-        y = soxr.resample(y, native, self.sample_rate, quality="soxr_hq")
-        y = y[:size] if y.size >= size else np.pad(y, (0, size - y.size))
-        return np.asarray(y, dtype=np.float32)
+        return whole_file(self, name)
 
     def centre(self, path, limit_seconds: float | None = None) -> tuple[np.ndarray, float]:
         """``(the centre clip_samples waveform, the file's seconds)``: decoding only the span it needs.

@@ -25,7 +25,7 @@ import numpy as np
 
 from .decoders import NativeAudio, open_native
 
-__all__ = ["Span", "centre_clip", "stream_windows", "probe"]
+__all__ = ["Span", "centre_clip", "stream_windows", "whole_file", "probe"]
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def centre_clip(front_end, path, limit_seconds: float | None = None) -> tuple[np
     sr, clip = front_end.sample_rate, front_end.clip_samples
     with open_native(path) as audio:
         rate = audio.rate
-        native = whole = _exact_frames(audio)
+        native = whole = audio.count_frames()
         if limit_seconds is not None:
             native = min(native, int(limit_seconds * rate))
         n_out = _out_length(native, rate, sr)
@@ -83,8 +83,15 @@ def centre_clip(front_end, path, limit_seconds: float | None = None) -> tuple[np
         # Short files, a last-resort decoder, or a header that promised more than the data holds.
         y = _whole(audio, native)
     seconds = max(y.size, whole if limit_seconds is not None else 0) / rate
-    y = _resample(y, rate, sr, _out_length(y.size, rate, sr))
-    return front_end.fit(_checked(y, path)), seconds
+    return front_end.fit(_checked(_resample(y, rate, sr, _out_length(y.size, rate, sr)), path)), seconds
+
+
+def whole_file(front_end, path) -> np.ndarray:
+    """The whole file at the front end's rate (channel mean, ``soxr_hq``, librosa's length): ``librosa.load``."""
+    with open_native(path) as audio:
+        rate = audio.rate
+        y = _whole(audio)
+    return _resample(y, rate, front_end.sample_rate, _out_length(y.size, rate, front_end.sample_rate))
 
 
 def stream_windows(front_end, path, hop: int, first: int = 0, count: int | None = None,
@@ -108,7 +115,7 @@ def stream_windows(front_end, path, hop: int, first: int = 0, count: int | None 
         stream = None if rate == sr else soxr.ResampleStream(rate, sr, 1, dtype="float32", quality="soxr_hq")
         buffer, buffer_start = np.zeros(0, np.float32), first_native * sr // rate
         consumed, index, given, cut = first_native, first, 0, False
-        blocks = _blocks_from(audio, first_native)
+        blocks = audio.blocks_from(first_native)
         while count is None or given < count:
             block = next(blocks, None)
             if block is not None and stop_native is not None:
@@ -144,33 +151,13 @@ def stream_windows(front_end, path, hop: int, first: int = 0, count: int | None 
                 return
 
 
-def _blocks_from(audio: NativeAudio, start: int):
-    """The file's blocks from native sample ``start`` on."""
-    if start and audio.decoder == "libsndfile" and audio.frames is not None and start >= audio.frames:
-        return  # past the end it declares (and reads)
-    if start and hasattr(audio, "blocks_from"):
-        yield from audio.blocks_from(start)
-        return
-    position = 0
-    for block in audio.blocks():
-        if position + block.shape[1] > start:
-            yield block[:, max(0, start - position):]
-        position += block.shape[1]
-
-
-def _exact_frames(audio: NativeAudio) -> int:
-    """Samples the data holds: the header's for libsndfile (which reads what it declares), else counted."""
-    if audio.decoder == "libsndfile" and audio.frames is not None:
-        return audio.frames
-    return sum(block.shape[1] for block in audio.blocks())
-
-
-def _whole(audio: NativeAudio, limit: int) -> np.ndarray:
+def _whole(audio: NativeAudio, limit: int | None = None) -> np.ndarray:
+    """The file's first ``limit`` samples (all of them: None) averaged over channels."""
     parts, size = [], 0
     for block in audio.blocks():
-        parts.append(_mono(block)[:max(0, limit - size)])
+        parts.append(_mono(block) if limit is None else _mono(block)[:max(0, limit - size)])
         size += parts[-1].size
-        if size >= limit:
+        if limit is not None and size >= limit:
             break
     return np.concatenate(parts) if parts else np.zeros(0, np.float32)
 

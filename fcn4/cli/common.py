@@ -2,7 +2,8 @@
 outputs replaced only once complete, and the exit codes.
 
 Exit codes: 0 done; 1 some inputs failed (each named on stderr); 2 a usage, data or environment
-error, named; 3 an internal error (a bug: the traceback is printed); 130 interrupted.
+error, named; 3 an internal error (a bug: one line, the traceback in a log file or, with
+``--debug``, on stderr); 130 interrupted.
 """
 from __future__ import annotations
 
@@ -42,9 +43,8 @@ def int_list(flag: str, text: str) -> tuple[int, ...]:
                            f"got {text!r}") from None
 
 
-def log(line: str) -> None:
-    """A line on stderr that leaves a progress bar intact."""
-    log_line(line)
+#: A line on stderr that leaves a progress bar intact.
+log = log_line
 
 
 def warn(line: str) -> None:

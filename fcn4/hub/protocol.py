@@ -46,9 +46,9 @@ def load(name, *args, source: str | None = None, pretrained: bool = True, force_
     if not isinstance(pretrained, bool) or not isinstance(force_reload, bool):
         raise TypeError("pretrained and force_reload must be bools")
     spec = resolve(_checked_name(name, source))
-    arguments = spec.network_arguments(*args, **kwargs) if spec.kind == "card" else dict(kwargs)
     if args and spec.kind != "card":
         raise TypeError(f"{spec.name} is no card, so its arguments have no order: pass them by keyword")
+    arguments = spec.network_arguments(*args, **kwargs) if spec.kind == "card" else dict(kwargs)
     built = spec.build(pretrained=pretrained, force_reload=force_reload, **arguments)
     if built.report is not None:
         built.network.load_report = built.report

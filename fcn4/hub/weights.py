@@ -165,17 +165,9 @@ class WeightsSpec:
         if labels is None and dataset is not None:
             name = _DATASET_LABELS.get(str(dataset).lower())
             labels = load_labels(name) if name else None
-        uid = uid or card_uid(card)
-        if not problems:  # the names that become paths: refused before any path is made
-            for field_name, check in (("uid", lambda: uid_parts(uid)),
-                                      ("asset-link", lambda: file_name_of_link(str(asset["asset-link"]).strip("<>")))):
-                try:
-                    check()
-                except SettingError as exc:
-                    problems.append(CardProblem(card.path, field_name, str(exc)))
-        if problems:
+        if problems:  # names that would become unsafe paths among them (rules.names_make_safe_paths)
             raise CardError(card.path, problems)
-        return cls(uid=uid, card_path=str(card.path),
+        return cls(uid=uid or card_uid(card), card_path=str(card.path),
                    model_name=str(card.fields["model-name"]).lower(),
                    url=str(asset["asset-link"]).strip().strip("<>"),
                    sha256=str(asset["asset-sha256"]).strip().lower(),
