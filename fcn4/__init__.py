@@ -8,6 +8,7 @@ The package is built in wings, each importing only those listed before it:
 - ``fcn4.audio``: front end, decoding workers, file discovery, synthetic audio
 - ``fcn4.hub``: cards and their rules, the weights spec and its one build path, cache, download, publish
 - ``fcn4.inference``: backends, the tagger, reports
+- ``fcn4.library``: many files on Ray Data into a resumable Parquet store; search by similarity
 - ``fcn4.training``: datasets, feature store, prepare, the trainer, msrun, recipes, metrics
 - ``fcn4.cli``: ``python -m fcn4 ...``, one module per command
 
@@ -43,7 +44,7 @@ _EXPORTS = {
     "hub.cards": ("CardError",),
     "inference.tagger": ("Tagger", "Prediction", "Embeddings"),
 }
-WINGS = ("base", "model", "audio", "hub", "inference", "training", "cli")
+WINGS = ("base", "model", "audio", "hub", "inference", "library", "training", "cli")
 __all__ = [name for names in _EXPORTS.values() for name in names]
 
 _aliases.install()

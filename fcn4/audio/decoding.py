@@ -24,7 +24,7 @@ import numpy as np
 from ..base.errors import SettingError
 from .frontend import AudioError, FrontEnd, Windows, _decoding
 
-__all__ = ["WINDOW_MODES", "LONG_FILES", "DecodeJob", "Decoded", "DecodePool", "decode", "plan", "cpu_count",
+__all__ = ["WINDOW_MODES", "LONG_FILES", "DecodeJob", "Decoded", "DecodePool", "decode", "attempt", "plan", "cpu_count",
            "default_workers"]
 
 #: ``clip``: the centre window of a track, as the model was trained; ``track``: all its windows.
@@ -79,11 +79,13 @@ class DecodeJob:
 
 class Decoded(NamedTuple):
     """A job's windows, or ``error`` (the reason) when the file could not be used; ``note`` says
-    what else a reader should know (a file taken as its first hours)."""
+    what else a reader should know (a file taken as its first hours); ``seconds`` is the file's
+    length when the job read to its end (a clip, or a track's last range), else None."""
     job: DecodeJob
     windows: Windows | None
     error: str | None
     note: str | None = None
+    seconds: float | None = None
 
 
 def plan(path: str, job: DecodeJob) -> list[DecodeJob]:
@@ -110,8 +112,9 @@ def plan(path: str, job: DecodeJob) -> list[DecodeJob]:
             for first in ranges]
 
 
-def decode(job: DecodeJob) -> tuple[Windows, str | None]:
-    """The log-mel windows of one job, and a note; :class:`~fcn4.AudioError` when the file cannot be used.
+def decode(job: DecodeJob) -> tuple[Windows, str | None, float | None]:
+    """The log-mel windows of one job, a note, and the file's length in seconds when the job read
+    to its end (else None); :class:`~fcn4.AudioError` when the file cannot be used.
 
     ``clip`` gives the centre :attr:`~fcn4.FrontEnd.clip_seconds` (zero-padded when shorter),
     decoding only the span under it; ``track`` the job's range of windows (see
@@ -127,7 +130,7 @@ def decode(job: DecodeJob) -> tuple[Windows, str | None]:
         _check_length(job, seconds)
         taken = min(seconds, limit) if limit else seconds
         start = max(0, (int(round(taken * sr)) - fe.clip_samples) // 2)
-        return Windows(fe.melgram(y)[None], np.array([start / sr])), _note(job, seconds)
+        return Windows(fe.melgram(y)[None], np.array([start / sr])), _note(job, seconds), seconds
     from .streaming import stream_windows
 
     name = fe._usable(job.path)
@@ -153,8 +156,8 @@ def decode(job: DecodeJob) -> tuple[Windows, str | None]:
         melgrams, starts = [melgrams[i] for i in keep], [starts[i] for i in keep]
     shape = (0, fe.n_mels, fe.n_frames)
     windows = Windows(np.stack(melgrams) if melgrams else np.zeros(shape, np.float32), np.asarray(starts) / sr)
-    return windows, (f"tagged over its first {_hours(job.max_seconds)}; it is longer"
-                     if cut and job.long_files == "truncate" else None)
+    note = f"tagged over its first {_hours(job.max_seconds)}; it is longer" if cut and job.long_files == "truncate" else None
+    return windows, note, None if total is None else total / sr
 
 
 def _check_length(job: DecodeJob, seconds: float) -> None:
@@ -238,7 +241,7 @@ class DecodePool:
         jobs = iter(jobs)
         self._check_started()
         if self._executor is None:
-            yield from map(_attempt, jobs)
+            yield from map(attempt, jobs)
             return
         prefetch = max(1, prefetch or 2 * self.workers)
         in_flight: deque = deque()
@@ -249,7 +252,7 @@ class DecodePool:
                 if job is None:
                     return
                 try:
-                    future = self._executor.submit(_attempt, job)
+                    future = self._executor.submit(attempt, job)
                 except BrokenProcessPool as exc:  # broken by an earlier job: handled with it below
                     future = Future()
                     future.set_exception(exc)
@@ -311,15 +314,21 @@ def _alarm(signum, frame):
     raise _TimedOut
 
 
-def _attempt(job: DecodeJob) -> Decoded:
-    # A time limit only in worker processes: SIGALRM belongs to the caller's own process otherwise.
-    timed = job.timeout is not None and multiprocessing.parent_process() is not None
+def attempt(job: DecodeJob, timed: bool | None = None) -> Decoded:
+    """Decode one job; a file that fails (or runs past ``job.timeout``) comes back with the reason.
+
+    ``timed`` says whether this process may use SIGALRM for the time limit (default: only in a
+    decoding worker process; the caller's own process may need the signal itself).
+    """
+    if timed is None:
+        timed = multiprocessing.parent_process() is not None
+    timed = timed and job.timeout is not None
     if timed:
         signal.signal(signal.SIGALRM, _alarm)
         signal.setitimer(signal.ITIMER_REAL, job.timeout)
     try:
-        windows, note = decode(job)
-        return Decoded(job, windows, None, note)
+        windows, note, seconds = decode(job)
+        return Decoded(job, windows, None, note, seconds)
     except _TimedOut:
         return Decoded(job, None, f"decoding took longer than {job.timeout:g} s (--decode-timeout); the file may be "
                                   "damaged, or raise the limit")
@@ -335,7 +344,7 @@ def _attempt(job: DecodeJob) -> Decoded:
 def _isolated(job: DecodeJob, context) -> Decoded:
     with ProcessPoolExecutor(1, mp_context=context) as pool:
         try:
-            return pool.submit(_attempt, job).result()
+            return pool.submit(attempt, job).result()
         except BrokenProcessPool:
             return Decoded(job, None, "its decoder crashed (the worker process reading it died); "
                                       "re-encode the file, e.g. `ffmpeg -i IN OUT.wav`")

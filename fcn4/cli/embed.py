@@ -6,6 +6,7 @@ import time
 
 from ..base.errors import SettingError
 from .common import SOME_FAILED
+from .library import run_ray, split_address
 from .tag import add_inference_options, open_tagger, predict_options
 
 HELP = "2048-d FCN-4 embeddings of audio files to .npz; exit 1 if any file failed"
@@ -13,11 +14,15 @@ HELP = "2048-d FCN-4 embeddings of audio files to .npz; exit 1 if any file faile
 
 def add_arguments(parser) -> None:
     add_inference_options(parser)
-    parser.add_argument("--output", "-o", required=True, metavar="FILE.npz",
-                        help="where to write (numpy.load(FILE, allow_pickle=False) reads it)")
+    parser.add_argument("--output", "-o", required=True, metavar="FILE.npz|FOLDER",
+                        help="where to write (numpy.load(FILE, allow_pickle=False) reads it); with --ray, the "
+                             "Parquet store's folder")
 
 
 def run(args) -> int:
+    split_address(args)
+    if args.ray is not None:
+        return run_ray(args, "embed")
     if not args.output.endswith(".npz"):
         raise SettingError(f"--output '{args.output}': embeddings are written as .npz; name the file FILE.npz")
     start = time.perf_counter()

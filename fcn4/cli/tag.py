@@ -13,6 +13,7 @@ from ..inference.backends import BACKENDS
 from ..inference.reports import FORMATS
 from ..inference.tagger import AGGREGATES, Tagger
 from .common import SOME_FAILED, defaults, output
+from .library import add_ray_options, run_ray, split_address
 
 HELP = "tag audio files and folders; exit 1 if any file failed"
 
@@ -20,7 +21,7 @@ HELP = "tag audio files and folders; exit 1 if any file failed"
 def add_inference_options(parser) -> None:
     """The flags of every command that runs a Tagger (defaults: ``Tagger`` and ``Tagger.predict``)."""
     tagger, predict = defaults(Tagger), defaults(Tagger.predict)
-    parser.add_argument("paths", nargs="+", metavar="PATH",
+    parser.add_argument("paths", nargs="*", metavar="PATH",
                         help="audio files and folders (searched recursively for audio files, sorted)")
     parser.add_argument("--weights", default=DEFAULT_UID,
                         help=f"hub uid, card file or .ckpt (default {DEFAULT_UID}, the MagnaTagATune weights)")
@@ -52,6 +53,7 @@ def add_inference_options(parser) -> None:
                         help="onnxruntime threads (default: all CPUs)")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=predict["progress"],
                         help="progress bar (default: when stderr is a terminal)")
+    add_ray_options(parser)
 
 
 def open_tagger(args) -> Tagger:
@@ -96,7 +98,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--threshold", type=float, default=None, metavar="P",
                         help="list only tags with probability >= P")
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format (default table)")
-    parser.add_argument("--output", "-o", default=None, metavar="FILE", help="write here instead of stdout")
+    parser.add_argument("--output", "-o", default=None, metavar="FILE",
+                        help="write here instead of stdout (with --ray: the store's folder)")
     parser.add_argument("--plot", default=None, metavar="FILE.png|FOLDER",
                         help="with --window track: draw each file's taggram (its top tags over time) to this PNG "
                              "(one input file) or into this folder (one PNG a file)")
@@ -105,6 +108,9 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from ..inference.reports import TagWriter
 
+    split_address(args)
+    if args.ray is not None:
+        return run_ray(args, "tag")
     _check_plot(args)
     start = time.perf_counter()
     with open_tagger(args) as tagger:

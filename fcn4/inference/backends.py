@@ -130,12 +130,14 @@ class OnnxBackend(Backend):
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or cpu_count()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.path = Path(path)
-        self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        # ``path`` may be the model's bytes: a Ray actor opens the export the driver checked and shipped.
+        self.path = None if isinstance(path, bytes) else Path(path)
+        model = path if isinstance(path, bytes) else str(path)
+        self._session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         self._input = self._session.get_inputs()[0].name
         shape = self._session.get_inputs()[0].shape
         if list(shape) != [batch_size, *input_shape]:
-            raise BackendError(f"ONNX model {path} takes {shape}, not {[batch_size, *input_shape]}")
+            raise BackendError(f"ONNX model {self.path or '(bytes)'} takes {shape}, not {[batch_size, *input_shape]}")
 
     def _run(self, x):
         features, probabilities = self._session.run(None, {self._input: x})

@@ -163,7 +163,8 @@ class Tagger:
         """A tagger for a network in memory (e.g. just fine-tuned); its weights are used as they are."""
         tagger = cls.__new__(cls)
         source = f"<{type(net).__name__} in memory>"
-        tagger._setup(lambda: (lambda: net, None, labels, front_end, source), workers, backend, batch_size, threads)
+        tagger._setup(lambda: (lambda: net, None, labels, front_end, source, None), workers, backend, batch_size,
+                      threads)
         return tagger
 
     def _setup(self, open_weights, workers, backend, batch_size, threads):
@@ -172,9 +173,9 @@ class Tagger:
 
         pool = DecodePool(default_workers() if workers is None else workers)
         try:
-            build, key, labels, front_end, source = open_weights()
-            self.front_end, self.weights, self._pool, self._build, self._network = (
-                front_end, str(source), pool, build, None)
+            build, key, labels, front_end, source, spec = open_weights()
+            self.front_end, self.weights, self.spec, self._pool, self._build, self._network = (
+                front_end, str(source), spec, pool, build, None)
             input_shape = (1, front_end.n_mels, front_end.n_frames)
             self.backend = make_backend(backend, lambda: self.network, batch_size, input_shape, key=key,
                                         threads=threads)
@@ -376,7 +377,7 @@ class _Pending:
 
 
 def _open_weights(weights, labels=None):
-    """(network builder, cache key, labels or None, front end, source) for a uid, card or .ckpt.
+    """(network builder, cache key, labels or None, front end, source, spec) for a uid, card or .ckpt.
 
     The weights are resolved and verified now, once; the network is built only if a backend
     needs it. ``labels``, when given, replace the card's.
@@ -385,7 +386,7 @@ def _open_weights(weights, labels=None):
     if spec.kind == "none":
         raise SettingError("weights 'none': tagging needs trained weights (a hub uid, a card or a .ckpt)")
     spec.fetch()  # raises WeightsUnavailable (where to get the file, where to put it) before any work
-    return lambda: spec.build().network, spec.cache_key, labels or spec.labels, spec.front_end, spec.name
+    return lambda: spec.build().network, spec.cache_key, labels or spec.labels, spec.front_end, spec.name, spec
 
 
 def _numbered(n: int) -> tuple[str, ...]:

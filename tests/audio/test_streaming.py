@@ -111,9 +111,9 @@ def test_a_long_file_is_refused_or_taken_as_its_first_hours(tmp_path):
         decode(DecodeJob(path, FE, "clip", max_seconds=100.0))
     truncate = DecodeJob(path, FE, "track", max_seconds=100.0, long_files="truncate")
     parts = [decode(job) for job in plan(path, truncate)]
-    starts = np.concatenate([windows.starts for windows, _ in parts])
+    starts = np.concatenate([windows.starts for windows, _, _ in parts])
     assert starts[-1] < 100.0 and len(starts) == 4 and parts[-1][1] == "tagged over its first 0.03 h; it is longer"
-    (windows, note) = decode(DecodeJob(path, FE, "clip", max_seconds=100.0, long_files="truncate"))
+    (windows, note, _) = decode(DecodeJob(path, FE, "clip", max_seconds=100.0, long_files="truncate"))
     np.testing.assert_allclose(windows.melgrams[0], FE.melgram(FE.fit(FE.load(path)[:100 * 12000])), atol=1e-3)
     assert note == "tagged over its first 0.03 h of 0.06 h"
 

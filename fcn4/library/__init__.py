@@ -1,0 +1,7 @@
+"""A music library beyond one machine: inputs listed as a stream (files, folders, globs, manifests,
+remote URIs), tagging and embedding on Ray Data into a resumable Parquet store, and search by
+similarity of the stored embeddings (faiss).
+
+Imports ``fcn4.base``, ``model``, ``audio``, ``hub`` and ``inference``. Ray, pyarrow and faiss are
+the optional extra ``fcn4-mindspore[ray]``: they load only when these modules are used.
+"""
