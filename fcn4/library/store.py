@@ -77,16 +77,16 @@ class StoreSettings:
             raise StoreError(f"{where}: damaged store settings ({exc}); write to a new folder") from None
 
     def differences(self, other: "StoreSettings") -> list[str]:
-        """What differs from ``other``, as ``field: ours vs theirs`` (the labels summarised)."""
+        """What differs from ``other``: ``field: the store's X, this run's Y`` (labels summarised)."""
         found = []
         for f in dataclasses.fields(self):
             mine, theirs = getattr(self, f.name), getattr(other, f.name)
             if mine != theirs:
                 if f.name == "labels":
-                    found.append(f"labels: {len(mine)} ({', '.join(mine[:3])}, ...) vs "
-                                 f"{len(theirs)} ({', '.join(theirs[:3])}, ...)")
+                    mine, theirs = (f"{len(v)} ({', '.join(v[:3])}, ...)" for v in (mine, theirs))
                 else:
-                    found.append(f"{f.name}: {mine!r} vs {theirs!r}")
+                    mine, theirs = repr(mine), repr(theirs)
+                found.append(f"{f.name}: the store's {mine}, this run's {theirs}")
         return found
 
 
@@ -122,8 +122,8 @@ class Store:
         store = cls(folder)
         differ = store.settings.differences(settings)
         if differ:
-            raise StoreError(f"the store {folder} was written with other settings ({'; '.join(differ)} "
-                             f"(the store's vs this run's)); rerun with the store's settings, or write to another folder")
+            raise StoreError(f"the store {folder} was written with other settings ({'; '.join(differ)}); rerun "
+                             "with the store's settings, or write to another folder")
         remove_stray_temporaries(folder)
         return store
 

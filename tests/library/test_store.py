@@ -39,7 +39,7 @@ def test_a_store_names_its_weights_front_end_and_labels_in_every_part(tmp_path):
 
 
 @pytest.mark.parametrize("change, named", [
-    ({"sha256": "cd" * 32}, "sha256"), ({"labels": ("a", "b")}, "labels: 3"), ({"window": "track"}, "window"),
+    ({"sha256": "cd" * 32}, "sha256"), ({"labels": ("a", "b")}, "labels: the store's 3 .rock, jazz, techno, ...., this run's 2"), ({"window": "track"}, "window"),
     ({"front_end": {"sample_rate": 16000, "n_mels": 96}}, "front_end"), ({"embeddings": False}, "embeddings")])
 def test_a_run_with_other_settings_is_refused_naming_what_differs(tmp_path, change, named):
     Store.open_for(tmp_path, _settings())
