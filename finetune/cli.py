@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     arg("--workers", type=int, help="decoding processes (default: one per two CPUs, at most 4; 0 decodes in "
                                     "this process)")
     arg("--backend", choices=BACKENDS, help=f"embedding engine in head mode (default {d.backend})")
+    arg("--store", help="head mode: take the embeddings from this store (written by `fcn4 embed --ray`) where it "
+                        "holds them, computing only the rest")
     arg("--in-classes", help="widths of a network trained from scratch, e.g. 1,32,64,128,256 (with --pretrained none)")
     arg("--publish", choices=PUBLISH_TARGETS, help=f"where the card goes: run (the run folder), assets (also this "
                                                    f"repository's mshub_res/assets), none; default {d.publish}")

@@ -58,6 +58,7 @@ class FinetuneConfig:
     resume: bool = False
     workers: int | None = None
     backend: str = "auto"
+    store: str | None = None
     in_classes: tuple[int, ...] | None = None
     publish: str = "run"
     card_name: str | None = None
@@ -90,6 +91,8 @@ class FinetuneConfig:
             problems.append(f"workers {self.workers!r}: 0 (decode in this process) or more")
         if self.device not in (None, *DEVICES):
             problems.append(f"device {self.device!r}: one of {', '.join(DEVICES)}")
+        if self.store is not None and self.mode != "head":
+            problems.append(f"store {self.store!r}: a store holds embeddings, which only head mode trains on")
         if self.in_classes is not None and (len(self.in_classes) != N_BLOCKS + 1 or self.in_classes[0] != 1):
             problems.append(f"in_classes {self.in_classes!r}: {N_BLOCKS + 1} widths starting with 1")
         if problems:

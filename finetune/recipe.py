@@ -209,6 +209,8 @@ def _embeddings(net, front_end, dataset, config, log, warn, world: World = SINGL
     keys = content_keys([item.path for _, item in items])
     cache = ClipCache("embeddings", f"{network_digest(net, head=False)[:16]}-{front_end_key(front_end)}")
     found = [cache.get(key) for key in keys]
+    if config.store:
+        found = _from_store(config, front_end, items, keys, found, cache, log)
     missing = sorted({item.path for (_, item), hit, key in zip(items, found, keys) if hit is None and key})
     log(f"embeddings: {len(items) - len(missing)} of {len(items)} clips cached in {cache.folder}"
         + (f"; computing {len(missing)}" if missing else ""))
@@ -231,6 +233,52 @@ def _embeddings(net, front_end, dataset, config, log, warn, world: World = SINGL
     data = {s: (np.stack(v) if v else np.zeros((0, net.num_features), np.float32), np.asarray(y, np.int64))
             for s, (v, y, _) in per_split.items()}
     return data, skipped, digest
+
+
+def _from_store(config, front_end, items, keys, found, cache, log) -> list:
+    """``found`` with the clips the store ``config.store`` embedded filled in (and cached).
+
+    The store must hold clip embeddings of the same weights (sha256) and front end; a file is
+    taken when its path (resolved), size and modification time match the store's row.
+    """
+    import dataclasses
+    import os
+
+    import pyarrow.compute as pc
+
+    from fcn4.library.store import Store, StoreError
+
+    store = Store(config.store)
+    s, spec = store.settings, resolve(config.pretrained)
+    differ = [what for what, ok in (
+        ("it holds no embeddings (written by `fcn4 tag`, not `fcn4 embed`)", s.embeddings),
+        (f"its weights have sha256 {s.sha256}, --pretrained {spec.name} has {spec.sha256}", s.sha256 == spec.sha256),
+        ("its front end differs from the pretrained weights'", s.front_end == dataclasses.asdict(front_end)),
+        (f"it embedded --window {s.window}, training uses the centre clip", s.window == "clip")) if not ok]
+    if differ:
+        raise StoreError(f"--store {config.store}: {'; '.join(differ)}; embed this dataset with "
+                         f"`fcn4 embed --ray DATA -o STORE --weights {spec.name}`, or leave --store out")
+    wanted = {}
+    for index, ((_, item), hit, key) in enumerate(zip(items, found, keys)):
+        if hit is None and key:
+            wanted.setdefault(os.path.realpath(item.path), []).append(index)
+    taken = 0
+    ok = pc.equal(pc.field("status"), "ok")
+    for batch in store.table(["path", "size", "mtime_ns", "embedding"], filter=ok).to_batches():
+        for path, size, mtime, vector in zip(*(batch.column(c).to_pylist() for c in range(4))):
+            indices = wanted.get(os.path.realpath(path), [])
+            if not indices:
+                continue
+            stat = os.stat(path)
+            if (stat.st_size, stat.st_mtime_ns) != (size, mtime):
+                continue  # the file changed since it was embedded
+            vector = np.asarray(vector, np.float32)
+            for index in indices:
+                cache.put(keys[index], vector)
+                found[index] = (vector, None)  # as ClipCache.get gives it
+            taken += len(indices)
+    log(f"embeddings: {taken} clip(s) taken from the store {config.store}")
+    return found
 
 
 def _melgrams(net, front_end, dataset, config, log, warn, world: World = SINGLE):

@@ -145,14 +145,13 @@ class Store:
         return keys.array()
 
     def table(self, columns=None, *, latest: bool = True, filter=None):
-        """The store as one ``pyarrow.Table`` (``columns``: only those); ``latest``: a file read again
-        after it changed keeps only its newest row. For large stores read :meth:`batches`."""
+        """The store as one ``pyarrow.Table`` (``columns``: only those; ``filter``: rows a
+        ``pyarrow.compute`` expression keeps); ``latest``: a file read again after it changed keeps
+        only its newest row. For large stores read :meth:`batches`."""
         import pyarrow as pa
 
         wanted = None if columns is None else list(dict.fromkeys([*columns, "path"]))
-        tables = [self._read(part, wanted) for part in self.parts()]
-        if filter is not None:
-            tables = [t.filter(filter) for t in tables]
+        tables = [self._read(part, wanted, filter) for part in self.parts()]
         table = pa.concat_tables(tables) if tables else self.schema().empty_table()
         if wanted is not None:
             table = table.select(wanted)
@@ -188,11 +187,11 @@ class Store:
     def schema(self):
         return schema_for(self.settings)
 
-    def _read(self, part: Path, columns):
+    def _read(self, part: Path, columns, filter=None):
         import pyarrow.parquet as pq
 
         try:
-            return pq.read_table(part, columns=columns)
+            return pq.read_table(part, columns=columns, filters=filter)
         except Exception as exc:  # noqa: BLE001 (pyarrow raises several kinds for a damaged file)
             raise StoreError(f"{part}: not a readable part ({str(exc).splitlines()[0]}); move it out of the store "
                              "and rerun the job, which recomputes its files") from None
