@@ -1,4 +1,4 @@
-"""``python -m benchmarks`` (``make bench``): front end, full-size FCN-4, tagging, fine-tuning,
+"""``python -m benchmarks`` (``make bench``): front end, full-size FCN-4, tagging, a library on Ray, fine-tuning,
 MagnaTagATune preparation and training, and verified downloads.
 
 Prints one line a measurement. Figures depend on the machine; the README quotes the ones
@@ -20,6 +20,7 @@ from fcn4.audio.synth import synth_track, write_audio
 
 from .download import bench_download
 from .finetune import bench_finetune
+from .library import bench_library
 from .long_files import bench_long_files
 from .mtat import bench_mtat
 from .tagging import bench_tagging
@@ -79,7 +80,7 @@ def bench_onednn_isa() -> None:
             print(f"conv2 alone, ONEDNN_MAX_CPU_ISA={isa}: failed: {done.stderr.strip()[-300:]}")
 
 
-SECTIONS = ("front-end", "network", "tagging", "long-files", "finetune", "mtat", "isa", "download")
+SECTIONS = ("front-end", "network", "tagging", "long-files", "library", "finetune", "mtat", "isa", "download")
 
 
 def main(argv=None) -> int:
@@ -89,6 +90,8 @@ def main(argv=None) -> int:
     parser.add_argument("--only", choices=SECTIONS, action="append",
                         help="run only these sections (repeatable; default: all)")
     parser.add_argument("--clips", type=int, default=64, help="clips of the tagging benchmark")
+    parser.add_argument("--library-files", type=int, default=128,
+                        help="clips tagged by `fcn4 tag` and by `fcn4 tag --ray` in the library benchmark (default 128)")
     parser.add_argument("--clips-per-genre", type=int, default=100,
                         help="clips per genre of the fine-tuning benchmark's corpus (default 100: GTZAN's size)")
     parser.add_argument("--mtat-clips-per-folder", type=int, default=8,
@@ -112,6 +115,8 @@ def main(argv=None) -> int:
         bench_tagging(args.clips, repeats=3)
     if "long-files" in sections:
         bench_long_files(args.hours, args.compare_with)
+    if "library" in sections:
+        bench_library(args.library_files)
     if "finetune" in sections:
         bench_finetune(args.clips_per_genre)
     if "mtat" in sections:

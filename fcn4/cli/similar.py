@@ -9,7 +9,7 @@ HELP = "the tracks of an embedding store most similar to an audio file (cosine, 
 
 
 def add_arguments(parser) -> None:
-    from ..library.similar import EXACT_UP_TO, similar
+    from ..library.similarity import EXACT_UP_TO, similar
 
     parser.add_argument("query", metavar="QUERY_FILE",
                         help="an audio file (one the store holds uses its stored embedding)")
@@ -24,7 +24,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..library.similar import similar
+    from ..library.similarity import similar
 
     found = similar(args.query, args.store, args.k, exact=True if args.exact else None)
     with output(args.output) as handle:

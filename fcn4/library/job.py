@@ -55,7 +55,9 @@ class LibraryJobError(FCN4Error, RuntimeError):
 
 @dataclass(frozen=True)
 class LibraryResult:
-    """What a library job did: files listed, skipped as already stored, tagged, failed; parts written."""
+    """What a library job did: files listed, skipped as already stored, tagged, failed; parts written;
+    seconds in all, until Ray was up (weights checked, inputs listed), and until the first file's
+    result (and the last's) came back."""
     store: Path
     listed: int
     skipped: int
@@ -64,6 +66,16 @@ class LibraryResult:
     parts: int
     seconds: float
     startup_seconds: float
+    first_result_seconds: float | None = None
+    last_result_seconds: float | None = None
+
+    @property
+    def files_per_second(self) -> float | None:
+        """Steady throughput: files done per second between the first result and the last."""
+        done = self.tagged + self.failed
+        if done < 2 or self.last_result_seconds is None or self.last_result_seconds <= self.first_result_seconds:
+            return None
+        return (done - 1) / (self.last_result_seconds - self.first_result_seconds)
 
 
 def embed_library(paths, store, **options) -> LibraryResult:
@@ -138,11 +150,12 @@ def tag_library(paths, store, *, weights=DEFAULT_UID, labels=None, embeddings: b
             startup = time.perf_counter() - start
             try:
                 result = _run(ray, listing, target, settings, job, network, model, done, actors, rows_per_part,
-                              part_seconds, progress, listed, log)
+                              part_seconds, progress, listed, log, start)
             finally:
                 with contextlib.suppress(OSError):
                     listing.unlink()
-    return LibraryResult(store_dir, listed, *result, time.perf_counter() - start, startup)
+    counts, stamps = result[:4], result[4:]
+    return LibraryResult(store_dir, listed, *counts, time.perf_counter() - start, startup, *stamps)
 
 
 @dataclass(frozen=True)
@@ -240,8 +253,9 @@ def _quiet():
 
 
 def _run(ray, listing: Path, target: Store, settings: StoreSettings, job: DecodeJob, network: _NetworkSpec,
-         model: bytes, done: np.ndarray, actors, rows_per_part, part_seconds, progress, listed, log):
-    """Build the dataset, run it, and write the store's parts; (skipped, tagged, failed, parts)."""
+         model: bytes, done: np.ndarray, actors, rows_per_part, part_seconds, progress, listed, log, start):
+    """Build the dataset, run it, and write the store's parts; (skipped, tagged, failed, parts, seconds
+    from ``start`` to the first result and to the last)."""
     import ray.data
 
     from ..base.progress import progress_bar
@@ -272,6 +286,7 @@ def _run(ray, listing: Path, target: Store, settings: StoreSettings, job: Decode
     pending: list[dict] = []
     last = time.monotonic()
     counts = {"ok": 0, "error": 0}
+    stamps: list[float] = []
     try:
         with progress_bar(listed, "fcn4 --ray", "file", progress) as bar:
             for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
@@ -281,12 +296,16 @@ def _run(ray, listing: Path, target: Store, settings: StoreSettings, job: Decode
                         bar.update()
                         continue
                     for finished in gather.add(row):
+                        stamps = stamps or [time.perf_counter() - start]
+                        stamps[1:] = [time.perf_counter() - start]
                         pending.append(finished)
                         counts[finished["status"]] += 1
                         bar.update()
                     if pending and (len(pending) >= rows_per_part or time.monotonic() - last >= part_seconds):
                         target.write_part(pending)
                         parts, pending, last = parts + 1, [], time.monotonic()
+        if os.environ.get("FCN4_RAY_STATS"):
+            log(dataset.stats())
     except FCN4Error:
         raise
     except Exception as exc:  # noqa: BLE001 (Ray's errors: the job could not finish)
@@ -296,7 +315,7 @@ def _run(ray, listing: Path, target: Store, settings: StoreSettings, job: Decode
         if pending:  # written even when the job stops: what was done is kept
             target.write_part(pending)
             parts += 1
-    return skipped, counts["ok"], counts["error"], parts
+    return (skipped, counts["ok"], counts["error"], parts, *(stamps + [None, None])[:2])
 
 
 def _rows(batch: dict):

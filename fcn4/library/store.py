@@ -166,16 +166,39 @@ class Store:
         for part in self.parts():
             yield from pq.ParquetFile(part).iter_batches(batch_size=4096, columns=columns)
 
-    def embeddings(self):
-        """(paths, ``[N, D]`` float32 matrix) of the files the store embedded."""
+    def embeddings(self, vectors: bool = True):
+        """(paths, ``[N, D]`` float32 matrix) of the files the store embedded (``vectors=False``:
+        the paths alone, and None)."""
         import pyarrow.compute as pc
 
         if not self.settings.embeddings:
             raise StoreError(f"the store {self.folder} holds tags, no embeddings; write one with `fcn4 embed --ray`")
-        table = self.table(["path", "status", "embedding"])
-        table = table.filter(pc.equal(table["status"], "ok"))
-        vectors = table["embedding"].combine_chunks().flatten().to_numpy(zero_copy_only=False)
-        return table["path"].to_pylist(), np.asarray(vectors, np.float32).reshape(-1, self.settings.features)
+        import pyarrow as pa
+
+        # Which rows count (a file's newest, tagged) from the small columns; then each part's vectors
+        # straight into one float32 matrix, never as Python lists.
+        parts = self.parts()
+        index = [self._read(part, ["path", "status"]) for part in parts]
+        if not index:
+            return [], np.zeros((0, self.settings.features), np.float32) if vectors else None
+        everything = pa.concat_tables(index)
+        keep = np.zeros(everything.num_rows, bool)
+        keep[_last_of_each(everything["path"])] = True
+        keep &= pc.equal(everything["status"], "ok").to_numpy(zero_copy_only=False)
+        paths = np.asarray(everything["path"].to_pylist(), dtype=object)[keep].tolist()
+        if not vectors:
+            return paths, None
+        matrix, at, offset = np.empty((int(keep.sum()), self.settings.features), np.float32), 0, 0
+        for part, rows in zip(parts, index):
+            mask = keep[offset:offset + rows.num_rows]
+            offset += rows.num_rows
+            if not mask.any():
+                continue
+            column = self._read(part, ["embedding"])["embedding"].filter(pa.array(mask)).combine_chunks()
+            values = column.values.to_numpy(zero_copy_only=False).reshape(-1, self.settings.features)
+            matrix[at:at + len(values)] = values
+            at += len(values)
+        return paths, matrix
 
     def digest(self) -> str:
         """Names and sizes of the parts: changes whenever a part is added."""

@@ -11,7 +11,7 @@ from finetune import FinetuneConfig, run
 from finetune.synthetic import GENRE_STYLES
 from helpers import randomise
 
-pytestmark = pytest.mark.usefixtures("local_ray")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("local_ray")]  # Ray starts processes
 WIDE = (1, 8, 16, 32, 64)
 
 

@@ -11,6 +11,7 @@ from fcn4.cli import main
 from fcn4.library.store import Store
 
 
+@pytest.mark.slow
 def test_embed_on_its_own_local_ray_then_similar(music, checkpoint, tmp_path, capsys):
     root, files = music
     store = tmp_path / "store"
@@ -45,6 +46,7 @@ def test_without_the_ray_extra_the_command_says_how_to_get_it(tmp_path, capsys, 
     assert "is not an fcn4 store" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_single_machine_tagging_loads_neither_ray_nor_pyarrow_nor_faiss(music, checkpoint):
     _, files = music
     code = ("import sys; from fcn4.cli import main; "

@@ -10,6 +10,9 @@ from fcn4.library.job import tag_library
 from fcn4.library.store import Store
 
 
+pytestmark = pytest.mark.slow  # two Ray nodes: processes
+
+
 @pytest.fixture
 def cluster(monkeypatch):
     import ray

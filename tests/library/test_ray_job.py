@@ -11,10 +11,10 @@ import pytest
 
 from fcn4 import Tagger
 from fcn4.library.job import embed_library, tag_library
-from fcn4.library.similar import SimilarityIndex, similar
+from fcn4.library.similarity import SimilarityIndex, similar
 from fcn4.library.store import Store
 
-pytestmark = pytest.mark.usefixtures("local_ray")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("local_ray")]  # Ray starts processes
 
 
 def _by_path(store, columns):

@@ -43,17 +43,16 @@ class SimilarityIndex:
         import faiss
 
         store = store if isinstance(store, Store) else Store(store)
-        paths, vectors = store.embeddings()
+        paths, _ = store.embeddings(vectors=False)  # a cached index needs the paths alone
         if not len(paths):
             raise StoreError(f"the store {store.folder} holds no embeddings yet (every file failed, or none was "
                              "embedded); run `fcn4 embed --ray -o STORE ...` first")
-        vectors = _unit(vectors)
         exact = len(paths) < EXACT_UP_TO if exact is None else exact
         if exact:
-            index = faiss.IndexFlatIP(vectors.shape[1])
-            index.add(vectors)
+            index = faiss.IndexFlatIP(store.settings.features)
+            index.add(_unit(store.embeddings()[1]))
         else:
-            index = _cached_ivf(store, vectors)
+            index = _cached_ivf(store, len(paths), lambda: _unit(store.embeddings()[1]))
             index.nprobe = nprobe
         return cls(paths, index, exact)
 
@@ -115,23 +114,25 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(norms, 1e-12)
 
 
-def _cached_ivf(store: Store, vectors: np.ndarray):
-    """The IVF index of the store's current parts: read from ``_index/`` or built there (one builder at a time)."""
+def _cached_ivf(store: Store, count: int, load_vectors):
+    """The IVF index of the store's ``count`` embeddings: read from ``_index/``, or built there from
+    ``load_vectors()`` (one builder at a time)."""
     import faiss
 
     from ..base.files import replace_durably, temporary_beside
     from ..base.locks import waiting_lock
 
     folder = store.folder / _INDEX
-    target = folder / f"ivf-{store.digest()}-{len(vectors)}.faiss"
+    target = folder / f"ivf-{store.digest()}-{count}.faiss"
     with waiting_lock(folder / ".lock"):
         if target.is_file():
             try:
                 index = faiss.read_index(str(target))
-                if index.ntotal == len(vectors) and index.d == vectors.shape[1]:
+                if index.ntotal == count and index.d == store.settings.features:
                     return index
             except RuntimeError:
                 pass  # damaged: built again below
+        vectors = load_vectors()
         lists = int(min(4 * np.sqrt(len(vectors)), len(vectors) // 39))  # faiss wants 39 points a list to train
         quantizer = faiss.IndexFlatIP(vectors.shape[1])
         index = faiss.IndexIVFFlat(quantizer, vectors.shape[1], max(1, lists), faiss.METRIC_INNER_PRODUCT)

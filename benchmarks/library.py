@@ -1,0 +1,165 @@
+"""A library beyond one machine: ``fcn4 tag`` against ``fcn4 tag --ray`` on the same files, the
+driver's memory, listing a manifest of a million paths, and ``similar`` on 100,000 vectors.
+
+The same 128 synthesised 30 s clips and full-size checkpoint as the tagging benchmark; both runs
+start with the ONNX export cached. Ray's figure is given with and without its start-up (starting
+Ray, listing), which a long job pays once.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .tagging import _clips, _run, seeded_checkpoint
+
+_TARGET_RATIO = 0.85
+
+# The driver's own peak memory: the job runs in this process, Ray's daemons and workers in others.
+_DRIVER = """
+import json, resource, sys
+from fcn4.library.job import tag_library
+r = tag_library([sys.argv[1]], sys.argv[2], weights=sys.argv[3], batch_size=int(sys.argv[4]))
+print(json.dumps({"seconds": r.seconds, "startup": r.startup_seconds, "tagged": r.tagged,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def bench_library(n_files: int = 128, batch_size: int = 4, manifest_paths: int = 1_000_000,
+                  vectors: int = 100_000) -> None:
+    try:
+        import faiss  # noqa: F401
+        import pyarrow  # noqa: F401
+        import ray  # noqa: F401
+    except ImportError as exc:
+        print(f"library: skipped ({exc.name} is not installed: pip install 'fcn4-mindspore[ray]')")
+        return
+    _tag_vs_ray(n_files, batch_size)
+    _listing(manifest_paths)
+    _similar(vectors)
+
+
+def _tag_vs_ray(n_files: int, batch_size: int) -> None:
+    """Both ways on ``n_files`` and on a quarter of them: the difference is the throughput without
+    start-up and shutdown (which the quarter's run pays as well), the rest is start-up."""
+    import subprocess
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        env = dict(os.environ, FCN4_HUB_DIR=str(tmp / "hub"))
+        files = _clips(tmp / "clips", n_files)
+        ckpt = tmp / "fcn4_random.ckpt"
+        seeded_checkpoint(ckpt)
+        quarter = tmp / "quarter"
+        quarter.mkdir()
+        for f in files[:n_files // 4]:
+            os.link(f, quarter / f.name)
+        tag = [sys.executable, "-m", "fcn4", "tag", "--weights", str(ckpt), "--batch-size", str(batch_size),
+               "--format", "json"]
+        _run([*tag, str(quarter), "-o", str(tmp / "warm.json")], env)  # exports and caches the ONNX model
+        single = {}
+        for folder, n in ((quarter, n_files // 4), (tmp / "clips", n_files)):
+            single[n] = _run([*tag, str(folder), "-o", str(tmp / "tags.json")], env)
+            assert len(json.loads((tmp / "tags.json").read_text())["files"]) == n
+        ray_runs = {}
+        for folder, n in ((quarter, n_files // 4), (tmp / "clips", n_files)):
+            t0 = time.perf_counter()
+            done = subprocess.run([sys.executable, "-c", _DRIVER, str(folder), str(tmp / f"store{n}"), str(ckpt),
+                                   str(batch_size)], env=env, capture_output=True, text=True, timeout=1800)
+            if done.returncode != 0:
+                print(f"library: the Ray run failed: {done.stderr[-800:]}")
+                return
+            ray_runs[n] = (time.perf_counter() - t0, json.loads(done.stdout.strip().splitlines()[-1]))
+            assert ray_runs[n][1]["tagged"] == n
+        few, n = n_files // 4, n_files
+        rate_single = (n - few) / (single[n][0] - single[few][0])
+        rate_ray = (n - few) / (ray_runs[n][0] - ray_runs[few][0])
+        ratio = rate_ray / rate_single
+        (wall, run) = ray_runs[n]
+        print(f"library: {n} clips of 30 s, full-size FCN-4, batch {batch_size}, {os.cpu_count()} CPUs; "
+              f"each way also on {few} clips")
+        print(f"  fcn4 tag:        {single[n][0]:6.1f} s wall ({n / single[n][0]:5.2f} clips/s), "
+              f"start-up and exit {single[n][0] - n / rate_single:.1f} s, peak {single[n][1]:.0f} MB")
+        print(f"  fcn4 tag --ray:  {wall:6.1f} s wall ({n / wall:5.2f} clips/s), start-up and exit "
+              f"{wall - n / rate_ray:.1f} s (of which weights, Ray and listing {run['startup']:.1f} s), "
+              f"driver peak {run['peak_mb']:.0f} MB")
+        print(f"  throughput without start-up ({n - few} clips more): single {rate_single:.2f} clips/s, "
+              f"Ray {rate_ray:.2f} clips/s: ratio {ratio:.2f} (target >= {_TARGET_RATIO}: "
+              f"{'met' if ratio >= _TARGET_RATIO else 'MISSED'}); with start-up: {single[n][0] / wall:.2f}")
+
+
+def _listing(n: int) -> None:
+    """Listing a manifest of ``n`` paths into a job's Parquet listing: time and peak traced memory."""
+    import tracemalloc
+
+    from fcn4.library.job import _write_listing
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        peaks = {}
+        for count in (n // 10, n):
+            manifest = tmp / f"manifest-{count}.txt"
+            with open(manifest, "w") as handle:
+                for i in range(count):
+                    handle.write(f"/mnt/library/artist-{i % 5000:04d}/album-{i % 97:02d}/track-{i:09d}.flac\n")
+            tracemalloc.start()
+            t0 = time.perf_counter()
+            _, listed = _write_listing([manifest], tmp / f"listing-{count}")
+            seconds = time.perf_counter() - t0
+            peaks[count] = tracemalloc.get_traced_memory()[1] / 1e6
+            tracemalloc.stop()
+            print(f"library: listing a manifest of {listed:,} paths ({manifest.stat().st_size / 1e6:.0f} MB): "
+                  f"{seconds:.1f} s, peak traced memory {peaks[count]:.1f} MB")
+        print(f"  peak memory {peaks[n // 10]:.1f} MB for {n // 10:,} paths, {peaks[n]:.1f} MB for {n:,}: it does not "
+              "grow with the paths' text (8 bytes a path remain, to read a path listed twice once)")
+
+
+def _similar(n: int, dim: int = 2048, queries: int = 20) -> None:
+    """``similar`` on a store of ``n`` synthetic embeddings: exact against the cached IVF index."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from fcn4.library.similarity import SimilarityIndex
+    from fcn4.library.store import Store, StoreSettings, schema_for
+
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = StoreSettings(weights="bench", sha256=None, labels=("a",), front_end={}, features=dim,
+                                 embeddings=True)
+        store = Store.open_for(Path(tmp) / "store", settings)
+        centres = rng.normal(size=(256, dim)).astype(np.float32)  # clusters, as genres and artists make them
+        schema = schema_for(settings)
+        t0 = time.perf_counter()
+        for start in range(0, n, 10_000):
+            m = min(10_000, n - start)
+            values = (centres[rng.integers(0, 256, m)] + 0.5 * rng.normal(size=(m, dim))).astype(np.float32)
+            offsets = pa.array(np.arange(0, (m + 1) * dim, dim, dtype=np.int32))
+            columns = {"path": pa.array([f"/music/track-{start + i:07d}.flac" for i in range(m)]),
+                       "status": pa.array(["ok"] * m),
+                       "embedding": pa.ListArray.from_arrays(offsets, pa.array(values.reshape(-1)))}
+            arrays = [columns.get(f.name, pa.nulls(m, f.type)) for f in schema]
+            pq.write_table(pa.Table.from_arrays(arrays, schema=schema), store.folder / f"part-{start:019d}-0.parquet")
+        print(f"library: similar on {n:,} stored {dim}-d embeddings (written in {time.perf_counter() - t0:.1f} s)")
+        probes = rng.normal(size=(queries, dim)).astype(np.float32) + centres[:queries]
+        for exact in (True, False):
+            t0 = time.perf_counter()
+            index = SimilarityIndex.of(store, exact=exact)
+            opened = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            answers = [index.search(q, 10) for q in probes]
+            per_query = (time.perf_counter() - t0) / queries
+            if exact:
+                truth = answers
+                print(f"  exact (IndexFlatIP): open {opened:.1f} s (reads the store), {per_query * 1000:.1f} ms a query")
+            else:
+                recall = np.mean([len({p for p, _ in a} & {p for p, _ in t}) / 10 for a, t in zip(answers, truth)])
+                t0 = time.perf_counter()
+                SimilarityIndex.of(store, exact=False)
+                cached = time.perf_counter() - t0
+                print(f"  IVF (cached in _index/): built and opened in {opened:.1f} s, opened again in {cached:.1f} s; "
+                      f"{per_query * 1000:.1f} ms a query, recall@10 {recall:.2f} against exact")
