@@ -102,3 +102,15 @@ def test_a_long_track_s_parts_gather_in_any_order_into_one_row_once():
     np.testing.assert_allclose(record["probabilities"], [0.45, 0.55], atol=1e-6)
     np.testing.assert_allclose(record["window_embeddings"], [[0, 0], [0, 0], [1, 1], [2, 2]])
     assert list(gather.add(part(1, [30.0], [[0.9, 0.1]]))) == []  # Ray ran a part twice: the file is in already
+
+
+def test_a_name_that_is_not_utf8_is_stored_as_its_text_with_its_bytes_escaped(tmp_path):
+    gather = _Gather(_settings())
+    row = {"path": b"caf\xe9 \xe2\x99\xaa.wav", "key": 1, "size": 1, "mtime_ns": 1, "part": 0, "parts": 1,
+           "error": "", "note": "", "seconds": 3.0, "starts": np.zeros(1), "probabilities": np.ones((1, 3), np.float32),
+           "embeddings": np.ones((1, 4), np.float32)}
+    (record,) = gather.add(row)
+    assert record["path"] == "caf\\xe9 \u266a.wav"
+    store = Store.open_for(tmp_path, _settings())
+    store.write_part([record])
+    assert store.table(["path"])["path"].to_pylist() == ["caf\\xe9 \u266a.wav"]
