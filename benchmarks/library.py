@@ -155,7 +155,8 @@ def _similar(n: int, dim: int = 2048, queries: int = 20) -> None:
             per_query = (time.perf_counter() - t0) / queries
             if exact:
                 truth = answers
-                print(f"  exact (IndexFlatIP): open {opened:.1f} s (reads the store), {per_query * 1000:.1f} ms a query")
+                print(f"  exact (IndexFlatIP): open {opened:.1f} s (reads the store), "
+                      f"{per_query * 1000:.1f} ms a query")
             else:
                 recall = np.mean([len({p for p, _ in a} & {p for p, _ in t}) / 10 for a, t in zip(answers, truth)])
                 t0 = time.perf_counter()

@@ -23,6 +23,21 @@ def randomise(net, seed=0):
     return net
 
 
+def write_genre_folders(root, labels, per_label, seconds=5.0, sample_rate=12000):
+    """DIR/<label>/<label><i>.wav: synthetic clips in the kit's styles, a little apart within a genre."""
+    from fcn4.audio.synth import synth_track, write_audio
+    from finetune.synthetic import GENRE_STYLES
+
+    for label in labels:
+        style = GENRE_STYLES[label]
+        (root / label).mkdir()
+        for i in range(per_label):
+            y = synth_track(seconds, sample_rate, seed=i, tempo=style.tempo * (1 + 0.01 * i), root_hz=style.root_hz,
+                            brightness=style.brightness)
+            write_audio(root / label / f"{label}{i}.wav", y, sample_rate)
+    return root
+
+
 def values(net):
     """Every parameter of ``net`` as a NumPy array, by name."""
     return {name: p.asnumpy().copy() for name, p in net.parameters_dict().items()}

@@ -25,4 +25,5 @@ def test_readme_python_examples_run_as_written(tmp_path, monkeypatch, capsys):
     assert "me/cpu/2.10/fcn4_genres_v1.0 ('blues', 'classical', 'country')" in out
     assert "no_such.mp3 skipped: no such file or folder" in out
     assert "(1, 2048) ('example.wav',)" in out
+    assert "[('example.wav', 'ok'), ('no_such.mp3', 'error')]\n2 0" in out  # a library on Ray, resumed
     assert "6 50 True" in out  # MagnaTagATune: prepare -> train -> evaluate

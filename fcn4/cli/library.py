@@ -49,10 +49,12 @@ def check_ray(args, command: str) -> None:
         raise SettingError(f"fcn4 {command} --ray writes a Parquet store: name its folder with -o FOLDER")
     if args.backend == "mindspore":
         raise SettingError("--ray runs the checked ONNX export (onnxruntime); leave --backend at auto")
-    for flag, value in (("--plot", getattr(args, "plot", None)), ("--format", getattr(args, "format", "table")
-                                                                     if getattr(args, "format", "table") != "table" else None)):
+    single_machine = {"--plot": getattr(args, "plot", None),
+                      "--format": None if getattr(args, "format", "table") == "table" else args.format}
+    for flag, value in single_machine.items():
         if value:
-            raise SettingError(f"{flag} is for single-machine runs; with --ray the output is the Parquet store {args.output}")
+            raise SettingError(f"{flag} is for single-machine runs; with --ray the output is the Parquet store "
+                               f"{args.output}")
 
 
 def run_ray(args, command: str) -> int:

@@ -102,7 +102,7 @@ def tag_library(paths, store, *, weights=DEFAULT_UID, labels=None, embeddings: b
         None: a Ray on this machine's CPUs; ``auto``: the running cluster; else its address.
         If Ray is already initialised in this process, that Ray is used.
     actors : int, optional
-        Network actors (default: one per two CPUs of the cluster); each reserves one CPU.
+        Network actors (default: one per two CPUs of the cluster); each holds half a CPU in Ray's books.
     threads : int, optional
         onnxruntime threads per actor (default: its node's CPUs shared among its actors).
     retry_failed : bool

@@ -81,6 +81,8 @@ class StoreSettings:
         found = []
         for f in dataclasses.fields(self):
             mine, theirs = getattr(self, f.name), getattr(other, f.name)
+            if f.name == "weights" and self.sha256 is not None and self.sha256 == other.sha256:
+                continue  # the same checkpoint by another name (a relative path, a copy): its sha256 says so
             if mine != theirs:
                 if f.name == "labels":
                     mine, theirs = (f"{len(v)} ({', '.join(v[:3])}, ...)" for v in (mine, theirs))

@@ -18,8 +18,8 @@ from fcn4.model.labels import MTAT_TAGS
 from fcn4.training.datasets import GTZAN_URL
 from finetune import ConfigError, FinetuneConfig, run
 from finetune.cli import main
-from finetune.synthetic import GENRE_STYLES, write_gtzan_corpus
-from helpers import msrun_two_ranks, randomise, values
+from finetune.synthetic import write_gtzan_corpus
+from helpers import msrun_two_ranks, randomise, values, write_genre_folders
 
 WIDE = (1, 8, 16, 32, 64)  # narrow, yet wide enough for random features to separate the genres
 
@@ -33,15 +33,7 @@ def gtzan(tmp_path_factory):
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
     """DIR/<label>/*.wav: three synthetic genres, 10 clips each."""
-    root = tmp_path_factory.mktemp("folders")
-    for label in ("classical", "hiphop", "metal"):
-        style = GENRE_STYLES[label]
-        (root / label).mkdir()
-        for i in range(10):
-            y = synth_track(5.0, 12000, seed=i, tempo=style.tempo * (1 + 0.01 * i), root_hz=style.root_hz,
-                            brightness=style.brightness)
-            write_audio(root / label / f"{label}{i}.wav", y, 12000)
-    return root
+    return write_genre_folders(tmp_path_factory.mktemp("folders"), ("classical", "hiphop", "metal"), 10)
 
 
 def _config(data_dir, out, **changes):

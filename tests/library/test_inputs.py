@@ -87,7 +87,8 @@ def test_globs_folders_and_uris_mix_and_a_file_reached_twice_is_read_once(tmp_pa
                    (str(tmp_path / "gone.wav"), "no such file or folder")]
     uri = f"file://{tmp_path / 'x'}"
     assert _paths(iter_inputs([uri])) == [(f"file://{a}", None), (f"file://{b}", None)]
-    assert _paths(iter_inputs([f"file://{tmp_path}/nothing"])) == [(f"file://{tmp_path}/nothing", "no such file or folder")]
+    nothing = f"file://{tmp_path}/nothing"
+    assert _paths(iter_inputs([nothing])) == [(nothing, "no such file or folder")]
 
 
 def test_a_million_path_manifest_streams_in_flat_memory(tmp_path):

@@ -4,12 +4,10 @@ import pytest
 
 import fcn4.inference.tagger
 from fcn4 import FCN4, save_checkpoint
-from fcn4.audio.synth import synth_track, write_audio
 from fcn4.library.job import embed_library, tag_library
 from fcn4.library.store import StoreError
 from finetune import FinetuneConfig, run
-from finetune.synthetic import GENRE_STYLES
-from helpers import randomise
+from helpers import randomise, write_genre_folders
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("local_ray")]  # Ray starts processes
 WIDE = (1, 8, 16, 32, 64)
@@ -17,14 +15,7 @@ WIDE = (1, 8, 16, 32, 64)
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    root = tmp_path_factory.mktemp("folders")
-    for label in ("classical", "metal"):
-        style = GENRE_STYLES[label]
-        (root / label).mkdir()
-        for i in range(8):
-            y = synth_track(5.0, 12000, seed=i, tempo=style.tempo * (1 + 0.01 * i), root_hz=style.root_hz,
-                            brightness=style.brightness)
-            write_audio(root / label / f"{label}{i}.wav", y, 12000)
+    root = write_genre_folders(tmp_path_factory.mktemp("folders"), ("classical", "metal"), 8)
     ms.set_seed(0)
     ckpt = save_checkpoint(randomise(FCN4(in_classes=WIDE, num_classes=50), seed=1),
                            tmp_path_factory.mktemp("weights") / "wide.ckpt")

@@ -9,7 +9,6 @@ import pytest
 from fcn4.library.job import tag_library
 from fcn4.library.store import Store
 
-
 pytestmark = pytest.mark.slow  # two Ray nodes: processes
 
 

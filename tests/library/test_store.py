@@ -39,12 +39,20 @@ def test_a_store_names_its_weights_front_end_and_labels_in_every_part(tmp_path):
 
 
 @pytest.mark.parametrize("change, named", [
-    ({"sha256": "cd" * 32}, "sha256"), ({"labels": ("a", "b")}, "labels: the store's 3 .rock, jazz, techno, ...., this run's 2"), ({"window": "track"}, "window"),
+    ({"sha256": "cd" * 32}, "sha256"), ({"window": "track"}, "window"),
+    ({"labels": ("a", "b")}, "labels: the store's 3 .rock, jazz, techno, ...., this run's 2"),
     ({"front_end": {"sample_rate": 16000, "n_mels": 96}}, "front_end"), ({"embeddings": False}, "embeddings")])
 def test_a_run_with_other_settings_is_refused_naming_what_differs(tmp_path, change, named):
     Store.open_for(tmp_path, _settings())
     with pytest.raises(StoreError, match=f"written with other settings.*{named}.*write to another folder"):
         Store.open_for(tmp_path, _settings(**change))
+
+
+def test_the_same_checkpoint_by_another_name_is_the_same_store(tmp_path):
+    Store.open_for(tmp_path, _settings(weights="weights/my.ckpt"))
+    assert Store.open_for(tmp_path, _settings(weights="/elsewhere/copy of my.ckpt")).parts() == []
+    with pytest.raises(StoreError, match="weights: the store's 'weights/my.ckpt', this run's 'x.ckpt'"):
+        Store.open_for(tmp_path, _settings(weights="x.ckpt", sha256="ef" * 32))
 
 
 def test_what_is_not_a_store_is_refused_by_name(tmp_path):
@@ -95,7 +103,8 @@ def test_a_long_track_s_parts_gather_in_any_order_into_one_row_once():
                 "probabilities": np.asarray(probabilities, np.float32),
                 "embeddings": np.ones((len(starts), 2), np.float32) * i}
 
-    rows = [part(2, [60.0], [[0.1, 0.9]]), part(0, [0.0, 10.0], [[0.5, 0.5], [0.3, 0.7]]), part(0, [0.0, 10.0], [[0.5, 0.5], [0.3, 0.7]])]
+    first = part(0, [0.0, 10.0], [[0.5, 0.5], [0.3, 0.7]])
+    rows = [part(2, [60.0], [[0.1, 0.9]]), first, dict(first)]  # the first part twice: Ray ran it again
     assert [r for row in rows for r in gather.add(row)] == []
     (record,) = gather.add(part(1, [30.0], [[0.9, 0.1]]))
     assert record["starts"] == [0.0, 10.0, 30.0, 60.0] and record["duration"] == 100.0
