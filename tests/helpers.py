@@ -45,10 +45,11 @@ def values(net):
 
 @dataclass(frozen=True)
 class CrashingFrontEnd(FrontEnd):
-    """Kills the process decoding a path under /crash, as a decoder that segfaults would."""
+    """Kills the process decoding a path under /crash or a file named crash-*, as a decoder that
+    segfaults would."""
 
     def _usable(self, path):  # every way of reading a file starts here
-        if str(path).startswith("/crash"):
+        if str(path).startswith("/crash") or os.path.basename(str(path)).startswith("crash-"):
             os._exit(70)
         return super()._usable(path)
 

@@ -6,7 +6,8 @@ backpressure:
 
 1. planning tasks: each file's size and modification time (a file the store holds is skipped),
    and a long track's ranges of windows;
-2. decoding tasks: the front end, on every CPU Ray has, a bad file becoming its reason;
+2. decoding tasks: the front end, on every CPU Ray has, each through a decoding process of its
+   own (a decoder that crashes takes down that process, not the task), a bad file becoming its reason;
 3. a pool of actors, each opening the export (shipped once through Ray's object store) a single
    time, running the network on batches of windows.
 
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio.decoding import DecodeJob, attempt, plan
+from ..audio.decoding import DecodeJob, plan
 from ..base.errors import FCN4Error, SettingError
 from ..hub.weights import DEFAULT_UID
 from ..inference.tagger import DECODE_TIMEOUT, MAX_HOURS
@@ -304,7 +305,9 @@ def _run(ray, listing: Path, target: Store, settings: StoreSettings, job: Decode
                     if pending and (len(pending) >= rows_per_part or time.monotonic() - last >= part_seconds):
                         target.write_part(pending)
                         parts, pending, last = parts + 1, [], time.monotonic()
-        if os.environ.get("FCN4_RAY_STATS"):
+        if gather.partial:  # parts Ray never handed back: left out of the store, so a rerun does them
+            log(f"{len(gather.partial)} long file(s) came back incomplete and are not stored; rerun to tag them")
+        if os.environ.get("FCN4_RAY_STATS"):  # Ray Data's per-operator figures, to tune a cluster's job
             log(dataset.stats())
     except FCN4Error:
         raise
@@ -444,10 +447,27 @@ def _value(reference):
     return ray.get(reference) if isinstance(reference, ray.ObjectRef) else reference
 
 
+_POOL = None
+
+
+def _decoder():
+    """This Ray worker's decoding process, started on first use and kept for its later tasks.
+
+    A decoder that crashes (a segfault on a damaged file) takes down that process, not the Ray
+    worker: the pool finds the file, reports it as a row with its reason, and starts a new process.
+    Without it Ray would retry the task, crash again, and never end. The time-out per file is the
+    pool's too.
+    """
+    global _POOL
+    if _POOL is None:
+        from ..audio.decoding import DecodePool
+
+        _POOL = DecodePool(1)
+    return _POOL
+
+
 def _decode_batch(batch: dict, job: DecodeJob) -> dict:
     """Decoding: each row's windows as log-mel inputs, or the reason it failed."""
-    import threading
-
     fe = job.front_end
     batch = dict(batch)
     for name in ("error", "note", "seconds"):  # Ray's arrays are read-only
@@ -463,8 +483,7 @@ def _decode_batch(batch: dict, job: DecodeJob) -> dict:
                                        windows=None if count < 0 else count)
             try:
                 with local_copy(path) as local:
-                    decoded = attempt(dataclasses.replace(part, path=local),
-                                      timed=threading.current_thread() is threading.main_thread())
+                    decoded = next(_decoder().stream([dataclasses.replace(part, path=local)], prefetch=1))
             except OSError as exc:
                 decoded = None
                 batch["error"][i] = f"cannot read it: {exc}"

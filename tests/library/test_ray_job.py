@@ -116,3 +116,27 @@ def test_a_driver_killed_mid_job_then_rerun_loses_nothing_and_redoes_nothing(mus
     assert before <= {p.name for p in after.parts()}  # what was written stays, untouched
     every = after.table(["path", "key"], latest=False)
     assert every.num_rows == 40 and len(set(every["path"].to_pylist())) == 40  # each input exactly once
+
+
+def test_a_file_whose_decoder_crashes_is_a_row_with_its_reason_and_the_job_goes_on(music, checkpoint, tmp_path,
+                                                                                   monkeypatch):
+    import dataclasses
+
+    import fcn4.library.job
+    from helpers import CrashingFrontEnd
+
+    root, files = music
+    library = tmp_path / "lib"
+    library.mkdir()
+    os.link(files["one.wav"], library / "crash-me.wav")  # its decoder kills the process reading it
+    os.link(files["quiet.ogg"], library / "fine.ogg")
+    real = fcn4.library.job.DecodeJob
+
+    def crashing(path, front_end, *args, **kwargs):
+        return real(path, CrashingFrontEnd(**dataclasses.asdict(front_end)), *args, **kwargs)
+
+    monkeypatch.setattr(fcn4.library.job, "DecodeJob", crashing)
+    result = tag_library([library], tmp_path / "store", weights=checkpoint)
+    rows = _by_path(tmp_path / "store", ["status", "reason"])
+    assert (result.tagged, result.failed) == (1, 1) and rows[str(library / "fine.ogg")]["status"] == "ok"
+    assert "its decoder crashed" in rows[str(library / "crash-me.wav")]["reason"]
