@@ -298,12 +298,30 @@ class DecodePool:
 def _worker_start() -> None:
     # Ctrl-C is the parent's to handle; a worker killed mid-file would only add tracebacks.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_parent()
     try:  # one BLAS thread a worker: the cores belong to the network
         from threadpoolctl import threadpool_limits
         threadpool_limits(1)
     except ImportError:
         pass
     FrontEnd().warm_up()
+
+
+def _exit_with_parent(every: float = 1.0) -> None:
+    """End this worker when the process that started it is gone (killed, or a Ray worker Ray
+    stopped): an orphan would otherwise wait on its queue for ever."""
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch():
+        while True:
+            time.sleep(every)
+            if os.getppid() != parent:
+                os._exit(0)
+
+    threading.Thread(target=watch, name="fcn4-parent-watch", daemon=True).start()
 
 
 class _TimedOut(Exception):

@@ -159,3 +159,29 @@ def test_front_end_settings_are_immutable_and_configurable():
         FE.sample_rate = 16000
     other = FrontEnd(sample_rate=16000, clip_seconds=3.0)
     assert other.melgram(other.fit(np.zeros(100, np.float32))).shape == (96, 1 + 48000 // 256)
+
+
+@pytest.mark.slow
+def test_decoding_workers_end_when_the_process_that_started_them_is_killed(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = ("import os, sys, time; from fcn4.audio.decoding import DecodePool; pool = DecodePool(1); "
+            "pool._check_started(); print(*[p.pid for p in pool._executor._processes.values()], flush=True); "
+            "time.sleep(60)")
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    worker = int(parent.stdout.readline())
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.kill(worker, signal.SIGKILL)
+    pytest.fail("the decoding worker outlived its parent by 10 s")
