@@ -69,14 +69,16 @@ class LibraryResult:
     startup_seconds: float
     first_result_seconds: float | None = None
     last_result_seconds: float | None = None
+    first_results: int = 0
 
     @property
     def files_per_second(self) -> float | None:
-        """Steady throughput: files done per second between the first result and the last."""
+        """Steady throughput: files done per second after the first results came back (Ray hands
+        them over in blocks: the first block's files count as start-up) until the last."""
         done = self.tagged + self.failed
-        if done < 2 or self.last_result_seconds is None or self.last_result_seconds <= self.first_result_seconds:
+        if self.first_result_seconds is None or self.last_result_seconds <= self.first_result_seconds:
             return None
-        return (done - 1) / (self.last_result_seconds - self.first_result_seconds)
+        return (done - self.first_results) / (self.last_result_seconds - self.first_result_seconds)
 
 
 def embed_library(paths, store, **options) -> LibraryResult:
@@ -287,7 +289,7 @@ def _run(ray, listing: Path, target: Store, settings: StoreSettings, job: Decode
     pending: list[dict] = []
     last = time.monotonic()
     counts = {"ok": 0, "error": 0}
-    stamps: list[float] = []
+    stamps: list = []
     try:
         with progress_bar(listed, "fcn4 --ray", "file", progress) as bar:
             for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
@@ -297,14 +299,16 @@ def _run(ray, listing: Path, target: Store, settings: StoreSettings, job: Decode
                         bar.update()
                         continue
                     for finished in gather.add(row):
-                        stamps = stamps or [time.perf_counter() - start]
-                        stamps[1:] = [time.perf_counter() - start]
                         pending.append(finished)
                         counts[finished["status"]] += 1
                         bar.update()
                     if pending and (len(pending) >= rows_per_part or time.monotonic() - last >= part_seconds):
                         target.write_part(pending)
                         parts, pending, last = parts + 1, [], time.monotonic()
+                done_now = counts["ok"] + counts["error"]
+                if done_now:  # (seconds, files done) when the first batch of results came, and the last
+                    stamps = (stamps or [time.perf_counter() - start, None, done_now])
+                    stamps[1] = time.perf_counter() - start
         if gather.partial:  # parts Ray never handed back: left out of the store, so a rerun does them
             log(f"{len(gather.partial)} long file(s) came back incomplete and are not stored; rerun to tag them")
         if os.environ.get("FCN4_RAY_STATS"):  # Ray Data's per-operator figures, to tune a cluster's job
@@ -318,7 +322,7 @@ def _run(ray, listing: Path, target: Store, settings: StoreSettings, job: Decode
         if pending:  # written even when the job stops: what was done is kept
             target.write_part(pending)
             parts += 1
-    return (skipped, counts["ok"], counts["error"], parts, *(stamps + [None, None])[:2])
+    return (skipped, counts["ok"], counts["error"], parts, *(stamps or [None, None, 0]))
 
 
 def _rows(batch: dict):
