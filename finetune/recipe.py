@@ -244,8 +244,6 @@ def _from_store(config, front_end, items, keys, found, cache, log) -> list:
     import dataclasses
     import os
 
-    import pyarrow.compute as pc
-
     from fcn4.library.store import Store, StoreError
 
     store = Store(config.store)
@@ -263,16 +261,18 @@ def _from_store(config, front_end, items, keys, found, cache, log) -> list:
         if hit is None and key:
             wanted.setdefault(os.path.realpath(item.path), []).append(index)
     taken = 0
-    ok = pc.equal(pc.field("status"), "ok")
-    for batch in store.table(["path", "size", "mtime_ns", "embedding"], filter=ok).to_batches():
-        for path, size, mtime, vector in zip(*(batch.column(c).to_pylist() for c in range(4))):
-            indices = wanted.get(os.path.realpath(path), [])
+    # Streamed a batch at a time, and only the rows wanted become arrays: a store may hold millions.
+    for batch in store.batches(["path", "status", "size", "mtime_ns", "embedding"]):
+        paths, status, sizes, mtimes = (batch.column(c).to_pylist() for c in range(4))
+        for row, path in enumerate(paths):
+            indices = wanted.get(os.path.realpath(path)) if status[row] == "ok" else None
             if not indices:
                 continue
             stat = os.stat(path)
-            if (stat.st_size, stat.st_mtime_ns) != (size, mtime):
+            if (stat.st_size, stat.st_mtime_ns) != (sizes[row], mtimes[row]):
                 continue  # the file changed since it was embedded
-            vector = np.asarray(vector, np.float32)
+            del wanted[os.path.realpath(path)]
+            vector = np.asarray(batch.column(4)[row].values.to_numpy(zero_copy_only=False), np.float32)
             for index in indices:
                 cache.put(keys[index], vector)
                 found[index] = (vector, None)  # as ClipCache.get gives it

@@ -24,7 +24,7 @@ import numpy as np
 from ..base.errors import SettingError
 from .frontend import AudioError, FrontEnd, Windows, _decoding
 
-__all__ = ["WINDOW_MODES", "LONG_FILES", "DecodeJob", "Decoded", "DecodePool", "decode", "attempt", "plan", "cpu_count",
+__all__ = ["WINDOW_MODES", "LONG_FILES", "DecodeJob", "Decoded", "DecodePool", "decode", "plan", "cpu_count",
            "default_workers"]
 
 #: ``clip``: the centre window of a track, as the model was trained; ``track``: all its windows.
@@ -156,7 +156,8 @@ def decode(job: DecodeJob) -> tuple[Windows, str | None, float | None]:
         melgrams, starts = [melgrams[i] for i in keep], [starts[i] for i in keep]
     shape = (0, fe.n_mels, fe.n_frames)
     windows = Windows(np.stack(melgrams) if melgrams else np.zeros(shape, np.float32), np.asarray(starts) / sr)
-    note = f"tagged over its first {_hours(job.max_seconds)}; it is longer" if cut and job.long_files == "truncate" else None
+    truncated = cut and job.long_files == "truncate"
+    note = f"tagged over its first {_hours(job.max_seconds)}; it is longer" if truncated else None
     return windows, note, None if total is None else total / sr
 
 
@@ -241,7 +242,7 @@ class DecodePool:
         jobs = iter(jobs)
         self._check_started()
         if self._executor is None:
-            yield from map(attempt, jobs)
+            yield from map(_attempt, jobs)
             return
         prefetch = max(1, prefetch or 2 * self.workers)
         in_flight: deque = deque()
@@ -252,7 +253,7 @@ class DecodePool:
                 if job is None:
                     return
                 try:
-                    future = self._executor.submit(attempt, job)
+                    future = self._executor.submit(_attempt, job)
                 except BrokenProcessPool as exc:  # broken by an earlier job: handled with it below
                     future = Future()
                     future.set_exception(exc)
@@ -332,15 +333,9 @@ def _alarm(signum, frame):
     raise _TimedOut
 
 
-def attempt(job: DecodeJob, timed: bool | None = None) -> Decoded:
-    """Decode one job; a file that fails (or runs past ``job.timeout``) comes back with the reason.
-
-    ``timed`` says whether this process may use SIGALRM for the time limit (default: only in a
-    decoding worker process; the caller's own process may need the signal itself).
-    """
-    if timed is None:
-        timed = multiprocessing.parent_process() is not None
-    timed = timed and job.timeout is not None
+def _attempt(job: DecodeJob) -> Decoded:
+    # A time limit only in worker processes: SIGALRM belongs to the caller's own process otherwise.
+    timed = job.timeout is not None and multiprocessing.parent_process() is not None
     if timed:
         signal.signal(signal.SIGALRM, _alarm)
         signal.setitimer(signal.ITIMER_REAL, job.timeout)
@@ -362,7 +357,7 @@ def attempt(job: DecodeJob, timed: bool | None = None) -> Decoded:
 def _isolated(job: DecodeJob, context) -> Decoded:
     with ProcessPoolExecutor(1, mp_context=context) as pool:
         try:
-            return pool.submit(attempt, job).result()
+            return pool.submit(_attempt, job).result()
         except BrokenProcessPool:
             return Decoded(job, None, "its decoder crashed (the worker process reading it died); "
                                       "re-encode the file, e.g. `ffmpeg -i IN OUT.wav`")

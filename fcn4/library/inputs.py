@@ -131,15 +131,13 @@ def read_manifest(manifest: str) -> Iterator[Source]:
     suffix = Path(manifest).suffix.lower()
     base = None if is_remote(manifest) else os.path.dirname(os.path.abspath(manifest))
     if suffix == ".parquet":
-        lines = _parquet_paths(manifest)
-    else:
-        with _open_binary(manifest) as raw:
-            text = io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape", newline="")
-            lines = _csv_paths(manifest, text, "\t" if suffix == ".tsv" else ",") if suffix in (".csv", ".tsv") \
-                else _text_paths(text)
-            yield from _sources(manifest, lines, base)
+        yield from _sources(manifest, _parquet_paths(manifest), base)
         return
-    yield from _sources(manifest, lines, base)
+    with _open_binary(manifest) as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape", newline="")
+        lines = _csv_paths(manifest, text, "\t" if suffix == ".tsv" else ",") if suffix in (".csv", ".tsv") \
+            else _text_paths(text)
+        yield from _sources(manifest, lines, base)
 
 
 def _sources(manifest: str, lines: Iterable[tuple[int, str]], base: str | None) -> Iterator[Source]:

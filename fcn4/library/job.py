@@ -402,46 +402,40 @@ def _seconds(value):
 _EMPTY = {"part": 0, "parts": 1, "error": "", "note": "", "seconds": float("nan")}
 
 
+#: The rows planning hands on: one per decoding job (or per file skipped or failed), and their types.
+_PLAN_COLUMNS = {"path": object, "size": np.int64, "mtime_ns": np.int64, "key": np.uint64, "skip": bool,
+                 "part": np.int64, "parts": np.int64, "first": np.int64, "count": np.int64, "error": object,
+                 "note": object, "seconds": np.float64}
+
+
 def _plan_batch(batch: dict, job: DecodeJob, done) -> dict:
     """Planning: which inputs the store lacks (by path, size and time), and each one's decoding jobs."""
-    return _Planner(job, _value(done))(batch)
+    done = KeySet.from_sorted(_value(done))
+    out = {name: [] for name in _PLAN_COLUMNS}
 
+    def emit(path, size, mtime, key, skip=False, part=0, parts=1, first=0, count=-1, error=""):
+        for name, value in zip(out, (path, size, mtime, key, skip, part, parts, first, count, error, "",
+                                     float("nan"))):
+            out[name].append(value)
 
-class _Planner:
-    def __init__(self, job: DecodeJob, done: np.ndarray):
-        self.job, self.done = job, KeySet.from_sorted(done)
-
-    def __call__(self, batch: dict) -> dict:
-        out = {name: [] for name in ("path", "size", "mtime_ns", "key", "skip", "part", "parts", "first", "count",
-                                     "error", "note", "seconds")}
-
-        def emit(path, size, mtime, key, skip=False, part=0, parts=1, first=0, count=-1, error=""):
-            for name, value in zip(out, (path, size, mtime, key, skip, part, parts, first, count, error, "",
-                                         float("nan"))):
-                out[name].append(value)
-
-        for raw, listed_error in zip(batch["path"], batch["error"]):
-            raw = bytes(raw)
-            path = os.fsdecode(raw)
-            if listed_error:
-                emit(raw, -1, -1, file_key(raw, -1, -1), skip=file_key(raw, -1, -1) in self.done, error=listed_error)
-                continue
+    for raw, error in zip(batch["path"], batch["error"]):
+        raw = bytes(raw)
+        path = os.fsdecode(raw)
+        size = mtime = -1
+        if not error:
             try:
                 size, mtime = stat_file(path)
             except OSError as exc:
-                key = file_key(raw, -1, -1)
-                emit(raw, -1, -1, key, skip=key in self.done, error=f"cannot read it: {exc.strerror or exc}")
-                continue
-            key = file_key(raw, size, mtime)
-            if key in self.done:
-                emit(raw, size, mtime, key, skip=True)
-                continue
-            jobs = [self.job] if is_remote(path) else plan(path, dataclasses.replace(self.job, path=path))
-            for part, job in enumerate(jobs):
-                emit(raw, size, mtime, key, part=part, parts=len(jobs), first=job.first_window,
-                     count=-1 if job.windows is None else job.windows)
-        types = {"path": object, "error": object, "note": object, "key": np.uint64, "skip": bool, "seconds": np.float64}
-        return {name: np.asarray(values, dtype=types.get(name, np.int64)) for name, values in out.items()}
+                error = f"cannot read it: {exc.strerror or exc}"
+        key = file_key(raw, size, mtime)
+        if error or key in done:
+            emit(raw, size, mtime, key, skip=key in done, error=error or "")
+            continue
+        jobs = [job] if is_remote(path) else plan(path, dataclasses.replace(job, path=path))
+        for part, each in enumerate(jobs):
+            emit(raw, size, mtime, key, part=part, parts=len(jobs), first=each.first_window,
+                 count=-1 if each.windows is None else each.windows)
+    return {name: np.asarray(values, dtype=_PLAN_COLUMNS[name]) for name, values in out.items()}
 
 
 def _value(reference):

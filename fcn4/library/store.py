@@ -29,6 +29,7 @@ import numpy as np
 
 from ..base.errors import FCN4Error
 from ..base.files import remove_stray_temporaries, replace_durably, temporary_beside, write_text_atomic
+from .extra import require
 from .keys import KeySet
 
 __all__ = ["StoreSettings", "Store", "StoreError", "SETTINGS_FILE", "STORE_FORMAT"]
@@ -96,6 +97,7 @@ class Store:
     """The Parquet store in ``folder`` (see the module's description)."""
 
     def __init__(self, folder):
+        require("pyarrow")  # every reader and writer of a store: say what to install, not ImportError
         self.folder = Path(folder)
         where = self.folder / SETTINGS_FILE
         if not where.is_file():
