@@ -145,6 +145,10 @@ def _sources(manifest: str, lines: Iterable[tuple[int, str]], base: str | None) 
         if len(path_bytes(path)) > _MAX_PATH_BYTES:
             yield Source(path[:200] + "...", f"{manifest}, entry {number}: a path over {_MAX_PATH_BYTES} bytes")
             continue
+        if "\0" in path:
+            yield Source(path.replace("\0", "\\0"), f"{manifest}, entry {number}: a path with a NUL byte, "
+                                                       "which no file name holds")
+            continue
         if base is not None and not is_remote(path) and not os.path.isabs(path):
             path = os.path.join(base, path)
         # Not looked up here: the tasks that read the files find a missing one (in parallel, on the cluster).

@@ -36,7 +36,7 @@ from ..model.labels import top_k
 from .extra import require
 from .inputs import is_remote, iter_inputs, local_copy, stat_file
 from .keys import KeySet, file_key, path_bytes
-from .store import Store, StoreSettings
+from .store import Store, StoreSettings, check_folder
 
 __all__ = ["tag_library", "embed_library", "LibraryResult", "LibraryJobError", "ROWS_PER_PART", "PART_SECONDS"]
 
@@ -129,7 +129,7 @@ def tag_library(paths, store, *, weights=DEFAULT_UID, labels=None, embeddings: b
     require("ray", "pyarrow")
     log = log or (lambda line: None)
     start = time.perf_counter()
-    store_dir = Path(store)
+    store_dir = check_folder(store)  # before the weights are checked and the folder locked
     with Tagger(weights, backend="onnxruntime", batch_size=batch_size, workers=0, labels=labels) as tagger:
         minimum = tagger.min_seconds if min_seconds is None else float(min_seconds)
         settings = StoreSettings(
@@ -316,13 +316,24 @@ def _run(ray, listing: Path, target: Store, settings: StoreSettings, job: Decode
     except FCN4Error:
         raise
     except Exception as exc:  # noqa: BLE001 (Ray's errors: the job could not finish)
-        raise LibraryJobError(f"the Ray job stopped: {type(exc).__name__}: {str(exc).strip().splitlines()[0]}; "
-                              f"the {parts} part(s) written are kept: rerun the same command to go on") from exc
+        raise LibraryJobError(f"the Ray job stopped: {_ray_reason(exc)}; the {parts} part(s) written are kept: "
+                              "rerun the same command to go on") from exc
     finally:
         if pending:  # written even when the job stops: what was done is kept
             target.write_part(pending)
             parts += 1
     return (skipped, counts["ok"], counts["error"], parts, *(stamps or [None, None, 0]))
+
+
+def _ray_reason(exc: Exception) -> str:
+    """The line of a Ray error that says what went wrong (the cause's ``Kind: message``), without
+    Ray's colour codes and task headers."""
+    import re
+
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in str(exc).splitlines()]
+    causes = [line for line in lines if re.match(r"^[A-Za-z_.]*(Error|Exception|Interrupt)\b.*: ", line)
+              and not line.startswith(("ray.exceptions.", "ray.data"))]
+    return causes[-1] if causes else f"{type(exc).__name__}: {lines[0] if lines else 'no detail'}"
 
 
 def _rows(batch: dict):
@@ -425,8 +436,8 @@ def _plan_batch(batch: dict, job: DecodeJob, done) -> dict:
         if not error:
             try:
                 size, mtime = stat_file(path)
-            except OSError as exc:
-                error = f"cannot read it: {exc.strerror or exc}"
+            except (OSError, ValueError) as exc:  # ValueError: a name the OS cannot take (a NUL byte)
+                error = f"cannot read it: {getattr(exc, 'strerror', None) or exc}"
         key = file_key(raw, size, mtime)
         if error or key in done:
             emit(raw, size, mtime, key, skip=key in done, error=error or "")

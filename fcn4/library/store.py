@@ -115,9 +115,7 @@ class Store:
         """The store in ``folder`` for a run with ``settings``: created if new, refused if it was
         written under other settings. Call under the folder's lock (temporaries of a killed
         writer are removed)."""
-        folder = Path(folder)
-        if folder.exists() and not folder.is_dir():
-            raise StoreError(f"--output {folder} is a file; a store is a folder: name a new or existing store folder")
+        folder = check_folder(folder)
         if not (folder / SETTINGS_FILE).exists():
             if folder.is_dir() and any(p.name.endswith(".parquet") for p in folder.iterdir()):
                 raise StoreError(f"{folder} holds Parquet files but no {SETTINGS_FILE}: not an fcn4 store; "
@@ -238,6 +236,14 @@ class Store:
 
     def __repr__(self) -> str:
         return f"Store({str(self.folder)!r}, weights={self.settings.weights!r}, parts={len(self.parts())})"
+
+
+def check_folder(folder) -> Path:
+    """``folder`` as a Path, or a :class:`StoreError` when it is a file (a store is a folder)."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise StoreError(f"--output {folder} is a file; a store is a folder: name a new or existing store folder")
+    return folder
 
 
 def schema_for(settings: StoreSettings):

@@ -66,6 +66,13 @@ def test_a_manifest_s_relative_paths_are_taken_from_its_folder(tmp_path):
     assert got == [(str(tmp_path / "lib" / "a.flac"), None), ("/abs/b.ogg", None)]
 
 
+def test_hostile_manifest_entries_become_inputs_that_say_what_is_wrong(tmp_path):
+    (tmp_path / "list.txt").write_text("x" * 5000 + "\n" + "a\0b.wav\n")
+    (long, long_error), (nul, nul_error) = _paths(iter_inputs([tmp_path / "list.txt"]))
+    assert long.endswith("...") and len(long) < 300 and long_error.endswith("entry 1: a path over 4096 bytes")
+    assert nul == "a\\0b.wav" and nul_error.endswith("entry 2: a path with a NUL byte, which no file name holds")
+
+
 def test_a_manifest_without_a_path_column_is_refused_naming_it_and_its_columns(tmp_path):
     (tmp_path / "tracks.csv").write_text("title,artist\nx,y\n")
     with pytest.raises(SettingError, match=r"tracks.csv has no column of paths: its columns are \['title', 'artist'\]"):

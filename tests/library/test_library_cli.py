@@ -37,6 +37,22 @@ def test_flags_that_mean_nothing_with_ray_are_refused_before_any_work(tmp_path, 
     assert message in capsys.readouterr().err
 
 
+def test_a_store_that_is_a_file_is_refused_before_the_weights_are_read(tmp_path, capsys):
+    (tmp_path / "store").write_text("not a folder")
+    assert main(["tag", "--ray", str(tmp_path), "-o", str(tmp_path / "store"), "--weights", "no-such.ckpt"]) == 2
+    assert "store is a file; a store is a folder" in capsys.readouterr().err
+
+
+def test_a_ray_error_is_told_by_its_cause_without_ray_s_colour_codes():
+    from fcn4.library.job import _ray_reason
+
+    message = ("\x1b[36mray::MapBatches(_plan_batch)()\x1b[39m (pid=1, ip=127.0.0.1)\n  File \"x.py\", line 3\n"
+               "ValueError: embedded null byte\nThe above exception was the direct cause:\n"
+               "ray.exceptions.UserCodeException: UDF failed to process a data block.")
+    assert _ray_reason(RuntimeError(message)) == "ValueError: embedded null byte"
+    assert _ray_reason(RuntimeError("\x1b[31mgone\x1b[0m")) == "RuntimeError: gone"
+
+
 def test_without_the_ray_extra_the_command_says_how_to_get_it(tmp_path, capsys, monkeypatch, checkpoint):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a))
