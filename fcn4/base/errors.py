@@ -12,7 +12,7 @@ True
 """
 from __future__ import annotations
 
-__all__ = ["FCN4Error", "SettingError"]
+__all__ = ["FCN4Error", "SettingError", "UnsafePathError", "StorageError"]
 
 
 class FCN4Error(Exception):
@@ -21,3 +21,13 @@ class FCN4Error(Exception):
 
 class SettingError(FCN4Error, ValueError):
     """An argument or setting has a value that cannot be used; the message names it and what it takes."""
+
+
+class UnsafePathError(FCN4Error, OSError):
+    """A path where this package writes, deletes or reads what it trusts is a symbolic link (or
+    otherwise leads out of its folder); nothing was written or deleted through it."""
+
+
+class StorageError(FCN4Error, OSError):
+    """Writing into a folder failed for the environment's reason (a full disk, a quota, a
+    permission); the message names the folder and a way out. ``errno`` is the OS's."""

@@ -14,8 +14,10 @@ import re
 import uuid
 from pathlib import Path
 
+from .errors import StorageError, UnsafePathError
+
 __all__ = ["temporary_beside", "write_text_atomic", "replace_durably", "fsync_file", "fsync_folder",
-           "remove_stray_temporaries", "TEMPORARY"]
+           "remove_stray_temporaries", "TEMPORARY", "refuse_link", "folder_inside", "writing_into"]
 
 #: The names of temporary files: hidden, the target's name, a uuid4 in hex, a suffix.
 TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{32}(\.[\w.-]+)?$")
@@ -29,10 +31,12 @@ def temporary_beside(path, suffix: str = ".tmp"):
     atomic rename on the same file system.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    with writing_into(path.parent):
+        path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}{suffix}")
     try:
-        yield tmp
+        with writing_into(path.parent):
+            yield tmp
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
@@ -95,3 +99,57 @@ def remove_stray_temporaries(folder, name: str | None = None) -> list[Path]:
                 entry.unlink()
                 removed.append(entry)
     return removed
+
+
+def refuse_link(path, what: str = "path"):
+    """``path`` unless it is a symbolic link (a missing path is fine); else :class:`~fcn4.UnsafePathError`.
+
+    Where this package writes, deletes or reads what it trusts, a link planted by someone else
+    would send the operation elsewhere (``lstat``: the link itself is looked at, never followed).
+    """
+    if os.path.islink(path):
+        raise UnsafePathError(
+            f"{os.fspath(path)} ({what}) is a symbolic link, which is never followed where files are written, "
+            "deleted or trusted; remove the link (or use the folder it points to directly)")
+    return path
+
+
+def folder_inside(root, *parts) -> Path:
+    """``root/part/...``, made where missing, each part refused if it is a symbolic link.
+
+    ``root`` is the user's own choice and may itself be a link; the folders below it are this
+    package's, and a link among them would lead writes out of ``root``.
+    """
+    path = Path(root)
+    with writing_into(path):
+        path.mkdir(parents=True, exist_ok=True)
+        for part in parts:
+            path = path / part
+            refuse_link(path, f"a folder inside {root}")
+            path.mkdir(exist_ok=True)
+            refuse_link(path, f"a folder inside {root}")  # made by another process in between
+    return path
+
+
+#: OS errors that are the folder's fault, not the file's: said with the folder's name and a way out.
+_ROOM = {28: "no space is left on its device", 122: "the disk quota is exceeded", 30: "its file system is read-only",
+         13: "permission is denied"}
+
+
+@contextlib.contextmanager
+def writing_into(folder):
+    """Turn an ``OSError`` of a full disk, a quota, a read-only file system or a permission inside the
+    block into a :class:`~fcn4.StorageError` that names ``folder`` (the OS alone names at most a file)."""
+    try:
+        yield
+    except StorageError:
+        raise
+    except OSError as exc:
+        why = _ROOM.get(exc.errno)
+        if why is None:
+            raise
+        where = f" ({exc.filename})" if exc.filename else ""
+        error = StorageError(f"cannot write into {os.fspath(folder)}{where}: {why}; free space or change "
+                             "permissions there, or choose another folder (nothing incomplete was kept)")
+        error.errno = exc.errno
+        raise error from exc

@@ -29,10 +29,13 @@ def exclusive_folder(folder, what: str = "run"):
     """
     from filelock import FileLock, Timeout
 
+    from .files import refuse_link, writing_into
+
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(folder / ".lock"))
-    holder = folder / ".lock.holder"
+    with writing_into(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(refuse_link(folder / ".lock", "the folder's lock")))
+    holder = refuse_link(folder / ".lock.holder", "the lock holder's note")
     try:
         lock.acquire(timeout=0)
     except Timeout:
@@ -40,8 +43,9 @@ def exclusive_folder(folder, what: str = "run"):
         raise FolderBusy(f"{folder} is in use by another {kind or what} ({who}); wait for it to end, "
                          "or choose another folder") from None
     try:
-        holder.write_text(json.dumps({"what": what, "pid": os.getpid(), "host": socket.gethostname(),
-                                      "command": " ".join(sys.argv), "since": time.strftime("%Y-%m-%d %H:%M:%S")}))
+        note = json.dumps({"what": what, "pid": os.getpid(), "host": socket.gethostname(),
+                           "command": " ".join(sys.argv), "since": time.strftime("%Y-%m-%d %H:%M:%S")})
+        _write_no_follow(holder, note)
         yield folder
     finally:
         with contextlib.suppress(OSError):
@@ -54,8 +58,10 @@ def waiting_lock(path, on_wait=None):
     """Hold the lock file ``path``, waiting for another holder to finish (``on_wait()`` is called once)."""
     from filelock import FileLock, Timeout
 
+    from .files import refuse_link
+
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(path))
+    lock = FileLock(str(refuse_link(path, "a lock file")))
     try:
         lock.acquire(timeout=0)
     except Timeout:
@@ -68,10 +74,27 @@ def waiting_lock(path, on_wait=None):
         lock.release()
 
 
+def _write_no_follow(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` without following a link planted there (``O_NOFOLLOW``)."""
+    from .files import refuse_link, writing_into
+
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        with writing_into(path.parent):
+            fd = os.open(path, flags, 0o644)
+    except OSError:
+        refuse_link(path, "the lock holder's note")  # ELOOP: a link appeared after the first check
+        raise
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
 def _describe(holder: Path) -> tuple[str | None, str]:
     """(what the holder runs, who it is) from its note; the note may be missing or damaged."""
     try:
-        info = json.loads(holder.read_text())
+        if holder.is_symlink():
+            raise OSError("a link")
+        info = json.loads(holder.read_text()[:65536])
         return info.get("what"), f"process {info['pid']} on {info['host']} since {info['since']}: {info['command']}"
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None, "a process that did not say which"
