@@ -25,6 +25,9 @@ LIMITS = {
     "classes": 100_000,                # outputs of the head
     "parameters": 500_000_000,         # values of the whole network (the card's: 17.4 M; 2 GB as float32)
     "checkpoint_values": 1_000_000_000,  # values a checkpoint file may declare in all
+    "checkpoint_entries": 4096,        # entries of a checkpoint file (FCN-4's with Adam's state: about 70)
+    "checkpoint_name_bytes": 1024,     # the name of one checkpoint entry
+    "download_bytes": 4 * 1024 ** 3,   # one downloaded file (the published checkpoint: about 200 MB)
     "sample_rate": 384_000,
     "n_fft": 65_536,
     "n_mels": 1024,
