@@ -8,13 +8,16 @@ whose decoder crashes its worker process is found, reported and skipped; the res
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import multiprocessing
 import os
 import signal
+import time
 import warnings
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import wait as futures_wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -204,7 +207,8 @@ def default_workers() -> int:
 class DecodePool:
     """Worker processes that decode files; they start at once and serve every :meth:`stream`.
 
-    ``workers=0`` decodes in the calling process. Use as a context manager, or :meth:`close`.
+    ``workers=0`` decodes in the calling process (where a job's ``timeout`` is not enforced). Use
+    as a context manager, or :meth:`close`.
     """
 
     def __init__(self, workers: int = 0):
@@ -213,12 +217,12 @@ class DecodePool:
         self.workers = workers
         # Spawned, not forked: forking a process that runs MindSpore's threads is unsafe.
         self._context = multiprocessing.get_context("spawn")
-        self._executor, self._started = (self._start() if workers else (None, []))
+        self._workers = _Workers(self._context, workers) if workers else None
+        self._started = self._workers.started if workers else []
 
-    def _start(self):
-        executor = ProcessPoolExecutor(self.workers, mp_context=self._context, initializer=_worker_start)
-        # Start the workers now, while the caller loads its network.
-        return executor, [executor.submit(int) for _ in range(self.workers)]
+    @property
+    def _executor(self):
+        return None if self._workers is None else self._workers.executor
 
     def _check_started(self) -> None:
         """Fall back to decoding here, with a warning, if the workers cannot start at all."""
@@ -237,57 +241,70 @@ class DecodePool:
         """Decode ``jobs``, yielding them in job order with at most ``prefetch`` in flight.
 
         ``prefetch`` defaults to twice the workers. A file whose decoder crashes a worker is
-        found by re-running the files in flight one by one in fresh processes, and reported.
+        found by re-running the files in flight one by one in fresh processes, and reported. A job
+        still running ``timeout`` seconds after a worker started it is cut here: that worker is
+        killed (a decoder stuck in C code cannot be interrupted from inside), the file reported as
+        timed out, and the other files in flight are decoded again by fresh workers.
         """
         jobs = iter(jobs)
         self._check_started()
-        if self._executor is None:
+        if self._workers is None:
             yield from map(_attempt, jobs)
             return
         prefetch = max(1, prefetch or 2 * self.workers)
-        in_flight: deque = deque()
+        in_flight: deque = deque()  # [job, token, future], in job order
 
         def fill():
             while len(in_flight) < prefetch:
                 job = next(jobs, None)
                 if job is None:
                     return
-                try:
-                    future = self._executor.submit(_attempt, job)
-                except BrokenProcessPool as exc:  # broken by an earlier job: handled with it below
-                    future = Future()
-                    future.set_exception(exc)
-                in_flight.append((job, future))
+                in_flight.append([job, *self._workers.submit(job)])
 
         try:
             fill()
             while in_flight:
-                job, future = in_flight.popleft()
+                expired = self._workers.wait(in_flight)
+                if expired is not None:
+                    self._cut(in_flight, expired)
+                    continue
+                job, _, future = in_flight.popleft()
                 try:
                     result = future.result()
                 except BrokenProcessPool:
-                    self._executor.shutdown(wait=True, cancel_futures=True)
-                    retry = [job] + [queued for queued, _ in in_flight]
+                    self._workers.close()
+                    retry = [(job, None)] + [(queued, _result_of(f)) for queued, _, f in in_flight]
                     in_flight.clear()
-                    for queued in retry:
-                        yield _isolated(queued, self._context)
-                    self._executor, _ = self._start()
+                    for queued, kept in retry:
+                        yield kept or _isolated(queued, self._context)
+                    self._workers = _Workers(self._context, self.workers)
                     fill()
                     continue
                 fill()
                 yield result
         finally:
-            for _, future in in_flight:  # a consumer that stops early leaves no work queued
+            for _, _, future in in_flight:  # a consumer that stops early leaves no work queued
                 future.cancel()
+
+    def _cut(self, in_flight: deque, expired: list) -> None:
+        """Kill the worker running the job in ``expired`` (an entry of ``in_flight``), report the
+        job as timed out, restart the workers and resubmit the jobs in flight that lost theirs."""
+        self._workers.kill(expired[1])
+        self._workers.close()
+        self._workers = _Workers(self._context, self.workers)
+        for entry in in_flight:
+            job, _, future = entry
+            if entry is expired:
+                entry[2] = _done(_timed_out(job))
+            elif _result_of(future) is None:
+                # Lost with the killed worker's pool (or, rarely, a crash of its own: found again).
+                entry[1:] = self._workers.submit(job)
 
     def close(self) -> None:
         """Stop the worker processes."""
-        if self._executor is not None:
-            # Waiting costs a few tens of ms: at most one file per worker. Terminating the workers
-            # instead can cut one while it sends a result, and the executor's thread then waits
-            # for the rest of that message forever, which hangs the interpreter's exit.
-            self._executor.shutdown(wait=True, cancel_futures=True)
-            self._executor = None
+        if self._workers is not None:
+            self._workers.close()
+            self._workers = None
 
     def __enter__(self) -> "DecodePool":
         return self
@@ -296,7 +313,106 @@ class DecodePool:
         self.close()
 
 
-def _worker_start() -> None:
+def _result_of(future: Future) -> Decoded | None:
+    """A future's result if it has one already, else None."""
+    if future.done() and not future.cancelled() and future.exception() is None:
+        return future.result()
+    return None
+
+
+def _done(result: Decoded) -> Future:
+    future = Future()
+    future.set_result(result)
+    return future
+
+
+def _timed_out(job: DecodeJob) -> Decoded:
+    return Decoded(job, None, f"decoding took longer than {job.timeout:g} s (--decode-timeout) and was timed out (its "
+                              "worker process was stopped); the file may be damaged, or raise the limit")
+
+
+#: How often the parent looks at the clock while a job with a time-out runs.
+_POLL_SECONDS = 0.05
+
+
+class _Workers:
+    """A process pool whose workers say, on a queue, when they start each job (a token, their pid
+    and the time): the parent measures each job's time-out from then and can kill its process."""
+
+    def __init__(self, context, workers: int):
+        self._queue = context.SimpleQueue()  # a fresh one for each pool: a killed writer cannot jam it
+        self.executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_start,
+                                            initargs=(self._queue,))
+        self._tokens = itertools.count()
+        self._running: dict[int, tuple[int, float]] = {}  # token -> (pid, when it started)
+        # Start the workers now, while the caller loads its network.
+        self.started = [self.executor.submit(int) for _ in range(workers)]
+
+    def submit(self, job: DecodeJob) -> tuple[int, Future]:
+        token = next(self._tokens)
+        try:
+            future = self.executor.submit(_reported, token, job)
+        except (BrokenProcessPool, RuntimeError) as exc:  # broken by an earlier job: handled with it
+            future = Future()
+            future.set_exception(exc if isinstance(exc, BrokenProcessPool) else BrokenProcessPool(str(exc)))
+        return token, future
+
+    def _drain(self) -> None:
+        try:
+            while not self._queue.empty():
+                token, pid, start = self._queue.get()
+                self._running[token] = (pid, start)
+        except (OSError, EOFError):  # the queue went with a closed pool
+            pass
+
+    def wait(self, in_flight: deque) -> list | None:
+        """Wait until the first job in flight is done (None), or return the entry of a job in
+        flight whose time-out ran out while it was running."""
+        head = in_flight[0][2]
+        while True:
+            timed = [entry for entry in in_flight if entry[0].timeout is not None and not entry[2].done()]
+            if not timed:
+                futures_wait([head])
+                return None
+            self._drain()
+            now, soonest = time.monotonic(), None
+            for entry in timed:
+                job, token, _ = entry
+                if token in self._running:
+                    left = self._running[token][1] + job.timeout - now
+                    if left <= 0:
+                        return entry
+                    soonest = left if soonest is None else min(soonest, left)
+            # A job not yet started: look again soon; otherwise sleep until the nearest deadline.
+            pause = _POLL_SECONDS if soonest is None or len(timed) > sum(e[1] in self._running for e in timed) \
+                else min(soonest + 0.005, 1.0)
+            done, _ = futures_wait([head], timeout=pause)
+            if done:
+                return None
+
+    def kill(self, token: int) -> None:
+        pid = self._running.get(token, (None,))[0]
+        process = self.executor._processes.get(pid) if pid is not None and self.executor._processes else None
+        processes = [process] if process is not None else list((self.executor._processes or {}).values())
+        for process in processes:  # (not found: all of them, whose jobs are run again anyway)
+            process.kill()
+        for process in processes:
+            process.join(5)
+
+    def close(self) -> None:
+        # Waiting costs a few tens of ms: at most one file per worker. Terminating the workers
+        # instead can cut one while it sends a result, and the executor's thread then waits
+        # for the rest of that message forever, which hangs the interpreter's exit.
+        self.executor.shutdown(wait=True, cancel_futures=True)
+        self._queue.close()
+
+
+_STARTS = None  # in a worker: the queue on which it says when it starts a job
+
+
+def _worker_start(starts=None) -> None:
+    global _STARTS
+    _STARTS = starts
     # Ctrl-C is the parent's to handle; a worker killed mid-file would only add tracebacks.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _exit_with_parent()
@@ -306,6 +422,13 @@ def _worker_start() -> None:
     except ImportError:
         pass
     FrontEnd().warm_up()
+
+
+def _reported(token: int, job: DecodeJob) -> Decoded:
+    """:func:`_attempt` in a worker, after saying on the pool's queue that it started."""
+    if _STARTS is not None:
+        _STARTS.put((token, os.getpid(), time.monotonic()))
+    return _attempt(job)
 
 
 def _exit_with_parent(every: float = 1.0) -> None:
@@ -325,39 +448,33 @@ def _exit_with_parent(every: float = 1.0) -> None:
     threading.Thread(target=watch, name="fcn4-parent-watch", daemon=True).start()
 
 
-class _TimedOut(Exception):
-    pass
-
-
-def _alarm(signum, frame):
-    raise _TimedOut
-
-
 def _attempt(job: DecodeJob) -> Decoded:
-    # A time limit only in worker processes: SIGALRM belongs to the caller's own process otherwise.
-    timed = job.timeout is not None and multiprocessing.parent_process() is not None
-    if timed:
-        signal.signal(signal.SIGALRM, _alarm)
-        signal.setitimer(signal.ITIMER_REAL, job.timeout)
+    """Decode one job; any failure of one file becomes its reason, so the others go on. (Its
+    time-out is enforced by the parent, which kills the worker: see :meth:`DecodePool.stream`.)"""
     try:
         windows, note, seconds = decode(job)
         return Decoded(job, windows, None, note, seconds)
-    except _TimedOut:
-        return Decoded(job, None, f"decoding took longer than {job.timeout:g} s (--decode-timeout); the file may be "
-                                  "damaged, or raise the limit")
     except AudioError as exc:
         return Decoded(job, None, exc.reason)
-    except Exception as exc:  # any other failure of one file must not stop the others
-        return Decoded(job, None, f"{type(exc).__name__}: {str(exc).strip() or 'no detail'}")
-    finally:
-        if timed:
-            signal.setitimer(signal.ITIMER_REAL, 0)
+    except Exception as exc:  # noqa: BLE001 (a bug of ours, not the file's: say so, briefly)
+        detail = " ".join(str(exc).split())[:200] or "no detail"
+        return Decoded(job, None, f"an internal error while decoding it ({type(exc).__name__}: {detail}); "
+                                  "please report it with the file, or re-encode the file, e.g. "
+                                  "`ffmpeg -i IN OUT.wav`, and try that")
 
 
 def _isolated(job: DecodeJob, context) -> Decoded:
-    with ProcessPoolExecutor(1, mp_context=context) as pool:
+    """``job`` alone in a fresh worker process: its result, or why that process died or was stopped."""
+    workers = _Workers(context, 1)
+    try:
+        entry = [job, *workers.submit(job)]
+        if workers.wait(deque([entry])) is not None:
+            workers.kill(entry[1])
+            return _timed_out(job)
         try:
-            return pool.submit(_attempt, job).result()
+            return entry[2].result()
         except BrokenProcessPool:
             return Decoded(job, None, "its decoder crashed (the worker process reading it died); "
                                       "re-encode the file, e.g. `ffmpeg -i IN OUT.wav`")
+    finally:
+        workers.close()
