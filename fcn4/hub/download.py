@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from ..base.errors import FCN4Error
 from ..base.files import replace_durably, temporary_beside
+from ..base.limits import limit, limit_hint
 from ..base.progress import progress_bar, show_progress
 
 __all__ = ["DownloadError", "IntegrityError", "download_file", "sha256_file", "CHUNK_SIZE"]
@@ -53,7 +54,7 @@ def sha256_file(path, chunk_size: int = CHUNK_SIZE) -> str:
 
 def download_file(url: str, target, sha256: str | None = None, *, timeout=(10.0, 60.0),
                   retries: int = 3, backoff: float = 1.0, progress: bool | None = None,
-                  session=None) -> Path:
+                  session=None, size: int | None = None) -> Path:
     """Fetch ``url`` into ``target``, keeping it only if complete and, given ``sha256``, matching.
 
     Parameters
@@ -70,6 +71,14 @@ def download_file(url: str, target, sha256: str | None = None, *, timeout=(10.0,
         Further attempts after a cut, a stall or a 5xx/429 answer (never after a 4xx).
     progress : bool, optional
         Show a tqdm bar; by default only when stderr is a terminal.
+    size : int, optional
+        The size the file must have (where a card declares one): more bytes are never read, fewer
+        are a truncated download.
+
+    Never more bytes are read than the server's ``Content-Length`` (fewer are a truncated download),
+    than ``size``, or than :func:`~fcn4.base.limits.limit` ``download_bytes`` (4 GiB; set
+    ``FCN4_LIMIT_DOWNLOAD_BYTES`` to raise it): a server that never stops sending is cut off there,
+    and nothing is kept.
 
     Returns
     -------
@@ -79,7 +88,8 @@ def download_file(url: str, target, sha256: str | None = None, *, timeout=(10.0,
     Raises
     ------
     DownloadError
-        HTTP error status, stall or cut connection after the last retry (URL and reason named).
+        HTTP error status, stall or cut connection after the last retry, or a body larger than
+        allowed (URL and reason named).
     IntegrityError
         The bytes arrived but their sha256 differs from ``sha256``.
     """
@@ -92,12 +102,14 @@ def download_file(url: str, target, sha256: str | None = None, *, timeout=(10.0,
     import requests  # here: a cached checkpoint never pays for importing it
 
     http = session or requests.Session()
+    cap = limit("download_bytes") if size is None else min(int(size), limit("download_bytes"))
     with temporary_beside(target, ".part") as tmp:
         digest, received, last_error = hashlib.sha256(), 0, None
         for attempt in range(retries + 1):
             if attempt:
                 time.sleep(backoff * 2 ** (attempt - 1))
-            headers = {"Range": f"bytes={received}-"} if received else {}
+            # identity: the bytes counted, limited and hashed are the file's, never a decoded stream's
+            headers = {"Accept-Encoding": "identity", **({"Range": f"bytes={received}-"} if received else {})}
             try:
                 with http.get(url, stream=True, timeout=timeout, headers=headers) as response:
                     if response.status_code not in (200, 206):
@@ -110,18 +122,30 @@ def download_file(url: str, target, sha256: str | None = None, *, timeout=(10.0,
                     if received and not _resumes_at(response, received):  # Range ignored: start over
                         digest, received = hashlib.sha256(), 0
                     total = _expected_size(response, received)
+                    if total is not None and total > cap:
+                        raise DownloadError(url, _too_large(f"the server announces {total:,} bytes", cap, size))
+                    # Never more than the server announced, nor than the limit.
+                    allowed = cap if total is None else total
                     mode = "ab" if received else "wb"
                     if response.status_code == 206 and not received:
                         raise DownloadError(url, "the server answered a plain request with a partial "
                                                  "body (HTTP 206)")
                     with open(tmp, mode) as handle, progress_bar(total, target.name, "B", show, initial=received, unit_scale=True, unit_divisor=1024) as bar:
                         for chunk in response.iter_content(CHUNK_SIZE):
+                            if received + len(chunk) > allowed:
+                                if total is not None and allowed == total:
+                                    raise DownloadError(url, f"the server sent more than the {total:,} bytes it "
+                                                             "announced (Content-Length); nothing was kept")
+                                raise DownloadError(url, _too_large(f"more than {allowed:,} bytes arrived", cap, size))
                             handle.write(chunk)
                             digest.update(chunk)
                             received += len(chunk)
                             bar.update(len(chunk))
                     if total is not None and received < total:
                         last_error = f"connection closed after {received:,} of {total:,} bytes"
+                        continue
+                    if size is not None and received < size:
+                        last_error = f"connection closed after {received:,} of the file's {size:,} bytes"
                         continue
             except (requests.ConnectionError, requests.Timeout,
                     requests.exceptions.ChunkedEncodingError) as exc:
@@ -144,6 +168,14 @@ def download_file(url: str, target, sha256: str | None = None, *, timeout=(10.0,
             raise IntegrityError(url, expected, actual, received)
         replace_durably(tmp, target)
     return target
+
+
+def _too_large(what: str, cap: int, size: int | None) -> str:
+    if size is not None and cap == size:
+        return (f"{what}, but the file is declared to have {size:,}; nothing was kept: the link may lead to "
+                "another file")
+    return (f"{what}, more than the download limit allows ({limit_hint('download_bytes')}); the download was "
+            "stopped and nothing was kept")
 
 
 def _resumes_at(response, offset: int) -> bool:
