@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 from .common import defaults, output
 
@@ -27,6 +28,9 @@ def run(args) -> int:
     from ..library.similarity import similar
 
     found = similar(args.query, args.store, args.k, exact=True if args.exact else None)
+    if not found:  # said, never an empty answer alone
+        print(f"fcn4 similar: the store {args.store} holds no other track to compare {args.query} with",
+              file=sys.stderr)
     with output(args.output) as handle:
         if args.format == "json":
             handle.write(json.dumps({"query": args.query, "store": args.store, "similar": [

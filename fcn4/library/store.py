@@ -17,9 +17,15 @@ label's, in the labels' order), ``top_tags``; with ``--window track`` also
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
+import hashlib
 import json
+import math
 import os
+import re
+import stat
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,16 +33,32 @@ from pathlib import Path
 
 import numpy as np
 
-from ..base.errors import FCN4Error
-from ..base.files import remove_stray_temporaries, replace_durably, temporary_beside, write_text_atomic
+from ..base.errors import FCN4Error, UnsafePathError
+from ..base.files import TEMPORARY, refuse_link, replace_durably, temporary_beside, write_text_atomic, writing_into
 from .extra import require
 from .keys import KeySet
 
-__all__ = ["StoreSettings", "Store", "StoreError", "SETTINGS_FILE", "STORE_FORMAT"]
+__all__ = ["StoreSettings", "Store", "StoreError", "SETTINGS_FILE", "STORE_FORMAT", "MAX_PART_ROWS"]
 
 STORE_FORMAT = 1
 SETTINGS_FILE = "_store.json"
 _PART = "part-{:019d}-{}.parquet"
+
+# What a store may declare before anything is allocated for it (a store is a stranger's data: a few KB of
+# Parquet can declare millions of rows, a few bytes of JSON a 44 TiB matrix).
+#: Rows one part may hold (a job writes ``rows_per_part``, 1000 by default, per part).
+MAX_PART_ROWS = 1_000_000
+#: Row groups one part may hold (pyarrow writes one per million rows).
+MAX_PART_ROW_GROUPS = 1024
+#: Values (list elements included) and uncompressed bytes one part may declare, all columns together.
+MAX_PART_VALUES = 1 << 28
+MAX_PART_BYTES = 4 << 30
+#: Bounds of the settings: embedding width, labels, a label's or a name's length, the settings file's size.
+MAX_FEATURES = 1 << 16
+MAX_LABELS = 100_000
+MAX_TEXT = 4096
+MAX_SETTINGS_BYTES = 16 << 20
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 class StoreError(FCN4Error, ValueError):
@@ -64,20 +86,31 @@ class StoreSettings:
         return {"format": STORE_FORMAT, **dataclasses.asdict(self), "labels": list(self.labels)}
 
     @classmethod
-    def from_json(cls, data: dict, where: str) -> "StoreSettings":
+    def from_json(cls, data: dict, where: str, way_out: str = "write to a new folder") -> "StoreSettings":
+        """The settings ``data`` (parsed JSON) describe, each field checked (type and range) before
+        anything is sized by it; else a :class:`StoreError` naming ``where``, the field and ``way_out``."""
         if not isinstance(data, dict) or data.get("format") != STORE_FORMAT:
             found = data.get("format") if isinstance(data, dict) else type(data).__name__
-            raise StoreError(f"{where}: not a store of this version of fcn4 (format {found!r}, expected "
-                             f"{STORE_FORMAT}); write to a new folder")
-        names = {f.name for f in dataclasses.fields(cls)}
-        try:
-            values = {k: v for k, v in data.items() if k in names}
-            values["labels"] = tuple(values["labels"])
-            return cls(**values)
-        except (KeyError, TypeError) as exc:
-            raise StoreError(f"{where}: damaged store settings ({exc}); write to a new folder") from None
+            raise StoreError(f"{where}: not a store of this version of fcn4 (format {_short(found)}, expected "
+                             f"{STORE_FORMAT}); {way_out}")
+        values = {}
+        for f in dataclasses.fields(cls):
+            if f.name not in data:
+                if f.default is dataclasses.MISSING:
+                    raise StoreError(f"{where}: damaged store settings (the field {f.name!r} is missing); {way_out}")
+                continue
+            value, (check, wants) = data[f.name], _FIELDS[f.name]
+            try:
+                ok = check(value)
+            except (TypeError, ValueError, OverflowError, RecursionError):
+                ok = False
+            if not ok:
+                raise StoreError(f"{where}: damaged store settings (the field {f.name!r} is {_short(value)}; it must "
+                                 f"be {wants}); {way_out}")
+            values[f.name] = tuple(value) if f.name == "labels" else value
+        return cls(**values)
 
-    def differences(self, other: "StoreSettings") -> list[str]:
+    def differences(self, other: "StoreSettings", ours: str = "the store's", others: str = "this run's") -> list[str]:
         """What differs from ``other``: ``field: the store's X, this run's Y`` (labels summarised)."""
         found = []
         for f in dataclasses.fields(self):
@@ -89,26 +122,83 @@ class StoreSettings:
                     mine, theirs = (f"{len(v)} ({', '.join(v[:3])}, ...)" for v in (mine, theirs))
                 else:
                     mine, theirs = repr(mine), repr(theirs)
-                found.append(f"{f.name}: the store's {mine}, this run's {theirs}")
+                found.append(f"{f.name}: {ours} {mine}, {others} {theirs}")
         return found
 
 
+def _short(value, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + f"... ({type(value).__name__})"
+
+
+def _whole(value, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _real(value, low: float, high: float, *, above: bool = False) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return False
+    return (value > low if above else value >= low) and value <= high
+
+
+def _text(value, limit: int = MAX_TEXT) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= limit and "\0" not in value
+
+
+def _plain_json(value, depth: int = 0) -> bool:
+    if isinstance(value, dict):
+        return depth < 4 and len(value) <= 256 and all(
+            isinstance(k, str) and len(k) <= 256 and _plain_json(v, depth + 1) for k, v in value.items())
+    if isinstance(value, list):
+        return depth < 4 and len(value) <= 4096 and all(_plain_json(v, depth + 1) for v in value)
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return value is None or isinstance(value, (bool, int)) or (isinstance(value, str) and len(value) <= MAX_TEXT)
+
+
+#: Each setting's check and what it takes (said in the refusal).
+_FIELDS = {
+    "weights": (_text, f"a name or path of 1 to {MAX_TEXT} characters"),
+    "sha256": (lambda v: v is None or (isinstance(v, str) and _SHA256.match(v) is not None),
+               "null or 64 lowercase hexadecimal digits"),
+    "labels": (lambda v: isinstance(v, list) and 0 < len(v) <= MAX_LABELS and all(_text(x, 1024) for x in v),
+               f"a list of 1 to {MAX_LABELS:,} names"),
+    "front_end": (lambda v: isinstance(v, dict) and _plain_json(v), "an object of plain settings"),
+    "features": (lambda v: _whole(v, 1, MAX_FEATURES), f"a whole number from 1 to {MAX_FEATURES}"),
+    "window": (lambda v: v in ("clip", "track") and isinstance(v, str), "'clip' or 'track'"),
+    "hop_seconds": (lambda v: v is None or _real(v, 0, 86400, above=True), "null or seconds > 0, at most 86400"),
+    "aggregate": (lambda v: _text(v, 64), "a name"),
+    "min_seconds": (lambda v: _real(v, 0, 86400), "seconds from 0 to 86400"),
+    "max_hours": (lambda v: v is None or _real(v, 0, 1e6, above=True), "null or hours > 0"),
+    "long_files": (lambda v: _text(v, 64), "a name"),
+    "embeddings": (lambda v: isinstance(v, bool), "true or false"),
+    "top_k": (lambda v: _whole(v, 0, MAX_LABELS), f"a whole number from 0 to {MAX_LABELS:,}"),
+}
+
+
 class Store:
-    """The Parquet store in ``folder`` (see the module's description)."""
+    """The Parquet store in ``folder`` (see the module's description).
+
+    Nothing a store holds is trusted unread: ``_store.json`` is checked field by field; every part,
+    whenever it is read, is opened without following a link, its Parquet footer checked first (rows,
+    row groups, values and bytes it declares, bounded), its own settings (metadata ``fcn4``) and
+    columns compared with the store's; rows the store uses are checked too (no missing path, status
+    or key; an embedding of the store's width, finite). A part that fails is refused by name with a
+    way out (move it out of the store: a rerun of the job recomputes its files).
+    """
 
     def __init__(self, folder):
         require("pyarrow")  # every reader and writer of a store: say what to install, not ImportError
         self.folder = Path(folder)
-        where = self.folder / SETTINGS_FILE
+        where = refuse_link(self.folder / SETTINGS_FILE, "the store's settings")
         if not where.is_file():
             raise StoreError(f"{self.folder} is not an fcn4 store (no {SETTINGS_FILE}); write one with "
                              "`fcn4 tag --ray -o FOLDER ...` or `fcn4 embed --ray -o FOLDER ...`")
         try:
-            self.settings = StoreSettings.from_json(json.loads(where.read_text(encoding="utf-8")), str(where))
-        except ValueError as exc:
-            if isinstance(exc, StoreError):
-                raise
-            raise StoreError(f"{where}: damaged store settings ({exc}); write to a new folder") from None
+            data = json.loads(_read_small(where, MAX_SETTINGS_BYTES, "the store's settings").decode("utf-8"))
+        except (ValueError, RecursionError) as exc:
+            raise StoreError(f"{where}: damaged store settings ({_first_line(exc)}); write to a new folder") from None
+        self.settings = StoreSettings.from_json(data, str(where))
 
     @classmethod
     def open_for(cls, folder, settings: StoreSettings) -> "Store":
@@ -116,6 +206,7 @@ class Store:
         written under other settings. Call under the folder's lock (temporaries of a killed
         writer are removed)."""
         folder = check_folder(folder)
+        refuse_link(folder / SETTINGS_FILE, "the store's settings")
         if not (folder / SETTINGS_FILE).exists():
             if folder.is_dir() and any(p.name.endswith(".parquet") for p in folder.iterdir()):
                 raise StoreError(f"{folder} holds Parquet files but no {SETTINGS_FILE}: not an fcn4 store; "
@@ -131,8 +222,13 @@ class Store:
 
     # ----------------------------------------------------------------------- reading
     def parts(self) -> list[Path]:
-        """The complete parts, oldest first."""
-        return sorted(p for p in self.folder.glob("part-*.parquet") if not p.name.startswith("."))
+        """The complete parts, oldest first (a part that is a symbolic link is refused)."""
+        found = []
+        with os.scandir(self.folder) as entries:
+            for entry in entries:
+                if entry.name.startswith("part-") and entry.name.endswith(".parquet"):
+                    found.append(Path(refuse_link(entry.path, "a part of the store")))
+        return sorted(found)
 
     def done_keys(self, retry_failed: bool = False) -> np.ndarray:
         """Sorted keys of the file versions the store holds (``retry_failed``: only those tagged)."""
@@ -148,8 +244,8 @@ class Store:
 
     def table(self, columns=None, *, latest: bool = True, filter=None):
         """The store as one ``pyarrow.Table`` (``columns``: only those; ``filter``: rows a
-        ``pyarrow.compute`` expression keeps); ``latest``: a file read again after it changed keeps
-        only its newest row. For large stores read :meth:`batches`."""
+        ``pyarrow.compute`` expression over the columns read, ``path`` among them, keeps); ``latest``: a
+        file read again after it changed keeps only its newest row. For large stores read :meth:`batches`."""
         import pyarrow as pa
 
         wanted = None if columns is None else list(dict.fromkeys([*columns, "path"]))
@@ -163,14 +259,24 @@ class Store:
 
     def batches(self, columns=None) -> Iterator:
         """Record batches of every part, in order (rows as written, older versions of a file included)."""
-        import pyarrow.parquet as pq
-
         for part in self.parts():
-            yield from pq.ParquetFile(part).iter_batches(batch_size=4096, columns=columns)
+            with self._opened(part) as parquet:
+                batches = parquet.iter_batches(batch_size=4096, columns=columns)
+                while True:
+                    try:
+                        batch = next(batches)
+                    except StopIteration:
+                        break
+                    except Exception as exc:  # noqa: BLE001 (pyarrow raises several kinds for a damaged file)
+                        raise _unreadable(part, exc) from None
+                    _check_rows(part, batch)
+                    yield batch
 
-    def embeddings(self, vectors: bool = True):
+    def embeddings(self, vectors: bool = True, parts: list[Path] | None = None):
         """(paths, ``[N, D]`` float32 matrix) of the files the store embedded (``vectors=False``:
-        the paths alone, and None)."""
+        the paths alone, and None); ``parts``: those of :meth:`parts` to read (one listing for
+        several reads). A kept row without an embedding of the store's width, or with NaN or
+        infinite values, is refused naming its part and file."""
         import pyarrow.compute as pc
 
         if not self.settings.embeddings:
@@ -179,10 +285,11 @@ class Store:
 
         # Which rows count (a file's newest, tagged) from the small columns; then each part's vectors
         # straight into one float32 matrix, never as Python lists.
-        parts = self.parts()
+        parts = self.parts() if parts is None else parts
         index = [self._read(part, ["path", "status"]) for part in parts]
+        width = self.settings.features
         if not index:
-            return [], np.zeros((0, self.settings.features), np.float32) if vectors else None
+            return [], np.zeros((0, width), np.float32) if vectors else None
         everything = pa.concat_tables(index)
         keep = np.zeros(everything.num_rows, bool)
         keep[_last_of_each(everything["path"])] = True
@@ -190,36 +297,114 @@ class Store:
         paths = np.asarray(everything["path"].to_pylist(), dtype=object)[keep].tolist()
         if not vectors:
             return paths, None
-        matrix, at, offset = np.empty((int(keep.sum()), self.settings.features), np.float32), 0, 0
+        matrix, at, offset = np.empty((int(keep.sum()), width), np.float32), 0, 0
         for part, rows in zip(parts, index):
             mask = keep[offset:offset + rows.num_rows]
             offset += rows.num_rows
             if not mask.any():
                 continue
-            column = self._read(part, ["embedding"])["embedding"].filter(pa.array(mask)).combine_chunks()
-            values = column.values.to_numpy(zero_copy_only=False).reshape(-1, self.settings.features)
+            table = self._read(part, ["embedding"])
+            if table.num_rows != rows.num_rows:
+                raise StoreError(f"{part}: changed while it was read ({rows.num_rows} rows, then {table.num_rows}); "
+                                 "read the store again when no job writes into it")
+            chosen = pa.array(mask)
+            values = _vectors(part, table["embedding"].filter(chosen).combine_chunks(),
+                              rows["path"].filter(chosen), width)
             matrix[at:at + len(values)] = values
             at += len(values)
         return paths, matrix
 
     def digest(self) -> str:
         """Names and sizes of the parts: changes whenever a part is added."""
-        import hashlib
-
-        text = "\n".join(f"{p.name} {p.stat().st_size}" for p in self.parts())
+        text = "\n".join(f"{p.name} {p.lstat().st_size}" for p in self.parts())
         return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+    def content_digest(self, parts: list[Path] | None = None) -> str:
+        """sha256 over the settings and every part's name, size and bytes (read without following a
+        link): what the store holds, whoever named or copied its files. About 1 GB/s of parts."""
+        digest = hashlib.sha256(json.dumps(self.settings.to_json(), sort_keys=True).encode())
+        for part in self.parts() if parts is None else parts:
+            with _open_no_follow(part, "a part of the store") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                digest.update(f"\n{part.name} {size}\n".encode())
+                for block in iter(lambda: handle.read(1 << 22), b""):
+                    digest.update(block)
+        return digest.hexdigest()
 
     def schema(self):
         return schema_for(self.settings)
 
     def _read(self, part: Path, columns, filter=None):
+        with self._opened(part) as parquet:
+            try:
+                table = parquet.read(columns=columns)
+            except Exception as exc:  # noqa: BLE001 (pyarrow raises several kinds for a damaged file)
+                raise _unreadable(part, exc) from None
+        _check_rows(part, table)
+        return table if filter is None else table.filter(filter)
+
+    @contextlib.contextmanager
+    def _opened(self, part: Path):
+        """The ``pyarrow.parquet.ParquetFile`` of ``part``, opened without following a link, after its
+        footer, settings and columns were checked (:meth:`_check_part`); closed after the block."""
         import pyarrow.parquet as pq
 
+        with _open_no_follow(part, "a part of the store") as handle:
+            try:
+                parquet = pq.ParquetFile(handle)
+            except Exception as exc:  # noqa: BLE001
+                raise _unreadable(part, exc) from None
+            self._check_part(part, parquet)
+            yield parquet
+
+    def _check_part(self, part: Path, parquet) -> None:
+        """Refuse ``part`` unless its footer declares bounded counts and its settings and columns are the store's."""
+        way_out = "move it out of the store (a rerun of the job recomputes its files)"
         try:
-            return pq.read_table(part, columns=columns, filters=filter)
-        except Exception as exc:  # noqa: BLE001 (pyarrow raises several kinds for a damaged file)
-            raise StoreError(f"{part}: not a readable part ({str(exc).splitlines()[0]}); move it out of the store "
-                             "and rerun the job, which recomputes its files") from None
+            schema = parquet.schema_arrow
+        except Exception as exc:  # noqa: BLE001
+            raise _unreadable(part, exc) from None
+        raw = (schema.metadata or {}).get(b"fcn4")
+        if raw is None:
+            raise StoreError(f"{part}: its Parquet metadata names no fcn4 settings: not a part of this store; {way_out}")
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except (ValueError, RecursionError) as exc:
+            raise StoreError(f"{part}: damaged settings in its Parquet metadata ({_first_line(exc)}); {way_out}") \
+                from None
+        theirs = StoreSettings.from_json(data, f"{part} (its Parquet metadata)", way_out)
+        differ = self.settings.differences(theirs, "the store's", "the part's")
+        if differ:
+            raise StoreError(f"{part} was written with other settings than the store's {SETTINGS_FILE} "
+                             f"({'; '.join(differ)}); {way_out}")
+        expected = self.schema()
+        if not schema.remove_metadata().equals(expected.remove_metadata()):
+            wrong = next((f"column {f.name!r} is missing" if f.name not in schema.names else
+                          f"column {f.name!r} is {schema.field(f.name).type}, expected {f.type}"
+                          for f in expected if f.name not in schema.names or not schema.field(f.name).equals(f)),
+                         f"columns {schema.names}, expected {expected.names}")
+            raise StoreError(f"{part}: not a part of this store ({wrong}); {way_out}")
+        meta = parquet.metadata
+        declared = [("rows", meta.num_rows, MAX_PART_ROWS), ("row groups", meta.num_row_groups, MAX_PART_ROW_GROUPS)]
+        for name, count, most in declared:
+            if not 0 <= count <= most:
+                raise StoreError(f"{part}: declares {count:,} {name}, more than a part may hold ({most:,}); {way_out}")
+        values = size = rows = 0
+        for g in range(meta.num_row_groups):
+            group = meta.row_group(g)
+            rows += group.num_rows
+            for c in range(group.num_columns):
+                column = group.column(c)
+                if column.num_values < 0 or column.total_uncompressed_size < 0:
+                    raise StoreError(f"{part}: its footer declares negative sizes; {way_out}")
+                values += column.num_values
+                size += column.total_uncompressed_size
+        for name, count, most in (("rows in its row groups", rows, MAX_PART_ROWS), ("values", values, MAX_PART_VALUES),
+                                  ("bytes (uncompressed)", size, MAX_PART_BYTES)):
+            if not 0 <= count <= most:
+                raise StoreError(f"{part}: declares {count:,} {name}, more than a part may hold ({most:,}); {way_out}")
+        if rows != meta.num_rows:
+            raise StoreError(f"{part}: its footer declares {meta.num_rows:,} rows, its row groups {rows:,}; {way_out}")
 
     # ----------------------------------------------------------------------- writing
     def write_part(self, rows: list[dict]) -> Path:
@@ -228,7 +413,7 @@ class Store:
         import pyarrow.parquet as pq
 
         table = pa.Table.from_pylist(rows, schema=self.schema())
-        path = self.folder / _PART.format(time.time_ns(), os.getpid())
+        path = refuse_link(self.folder / _PART.format(time.time_ns(), os.getpid()), "a part of the store")
         with temporary_beside(path, ".parquet") as tmp:
             pq.write_table(table, tmp, compression="zstd")
             replace_durably(tmp, path)
@@ -236,6 +421,91 @@ class Store:
 
     def __repr__(self) -> str:
         return f"Store({str(self.folder)!r}, weights={self.settings.weights!r}, parts={len(self.parts())})"
+
+
+def remove_stray_temporaries(folder) -> list[Path]:
+    """Delete the temporary files a killed writer left in the store ``folder``: regular files only; a
+    symbolic link with such a name is refused (never followed, never deleted). Call under the lock."""
+    removed = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if not TEMPORARY.match(entry.name):
+                continue
+            refuse_link(entry.path, "a temporary file in the store")
+            if entry.is_file(follow_symlinks=False):
+                with writing_into(folder), contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+    return removed
+
+
+@contextlib.contextmanager
+def _open_no_follow(path: Path, what: str):
+    """``path`` opened for reading in binary, never through a symbolic link (:class:`UnsafePathError`),
+    and only if it is a regular file (a FIFO or a folder is refused, never waited on)."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(refuse_link(path, what), flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP or os.path.islink(path):
+            refuse_link(path, what)
+            raise UnsafePathError(f"{path} ({what}) is a symbolic link; remove the link") from None
+        raise StoreError(f"{path} ({what}): cannot be read ({exc.strerror}); move it out of the store, "
+                         "or restore it") from None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise StoreError(f"{path} ({what}): not a regular file; move it out of the store")
+        yield handle
+
+
+def _read_small(path: Path, limit: int, what: str) -> bytes:
+    with _open_no_follow(path, what) as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise StoreError(f"{path} ({what}): larger than {limit:,} bytes, more than any store writes; write to a "
+                         "new folder")
+    return data
+
+
+def _first_line(exc) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+
+
+def _unreadable(part: Path, exc) -> StoreError:
+    return StoreError(f"{part}: not a readable part ({_first_line(exc)}); move it out of the store "
+                      "and rerun the job, which recomputes its files")
+
+
+#: Columns every row has (a writer never leaves them empty): a row without one is damage.
+_REQUIRED = ("path", "status", "key", "size", "mtime_ns")
+
+
+def _check_rows(part: Path, table) -> None:
+    """Refuse a table or batch of ``part`` with a row that lacks a required column's value."""
+    for name in _REQUIRED:
+        if name in table.schema.names and table[name].null_count:
+            raise StoreError(f"{part}: {table[name].null_count} row(s) without a {name}; move it out of the store "
+                             "(a rerun of the job recomputes its files)")
+
+
+def _vectors(part: Path, column, paths, width: int) -> np.ndarray:
+    """The embeddings ``column`` (a list array, one per path of ``paths``) as a ``[N, width]`` float32
+    matrix; a row without one, of another length, or with NaN or infinite values is refused by name."""
+    import pyarrow.compute as pc
+
+    way_out = "move the part out of the store and rerun `fcn4 embed`, which recomputes its files"
+    lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)  # nulls (no embedding) as NaN
+    wrong = np.flatnonzero(~(lengths == width))
+    if len(wrong):
+        found = "none" if np.isnan(lengths[wrong[0]]) else f"{int(lengths[wrong[0]])} values"
+        raise StoreError(f"{part}: the embedding of {paths[int(wrong[0])]} (a row marked ok) has {found}, the "
+                         f"store's are {width}; {len(wrong)} row(s) so; {way_out}")
+    values = column.flatten().to_numpy(zero_copy_only=False).reshape(-1, width)  # a missing value as NaN
+    bad = np.flatnonzero(~np.isfinite(values).all(axis=1))
+    if len(bad):
+        raise StoreError(f"{part}: the embedding of {paths[int(bad[0])]} holds NaN or infinite values "
+                         f"({len(bad)} row(s) so); {way_out}")
+    return values
 
 
 def check_folder(folder) -> Path:
