@@ -143,31 +143,55 @@ class OnnxBackend(Backend):
         features, probabilities = self._session.run(None, {self._input: x})
         return features, probabilities
 
+    #: The sha256 of the export this backend runs (recorded when it was written, checked when opened).
+    sha256: str | None = None
+
+    def model_bytes(self) -> bytes:
+        """The export's bytes, read again and checked against the sha256 it was opened with (for
+        shipping it to other processes: a file swapped since is refused, never shipped)."""
+        data = self.path.read_bytes()
+        if self.sha256 is not None and hashlib.sha256(data).hexdigest() != self.sha256:
+            raise BackendError(f"the ONNX export {self.path} changed after it was checked (its sha256 differs "
+                               "from the one recorded when it was written); it was not used: run again to export it anew")
+        return data
+
     @staticmethod
     def cache_path(key: str, batch_size: int, input_shape, cache_dir=None) -> Path:
         """Where the export of the weights ``key`` for this input shape is cached."""
         if cache_dir is None:
             from ..hub.cache import get_hub_dir
-            cache_dir = Path(get_hub_dir()) / "onnx"
+            cache_dir = Path(get_hub_dir()) / _CACHE_FOLDER
         digest = hashlib.sha256(f"fcn4-onnx-{_EXPORT_FORMAT} {key}".encode()).hexdigest()
         shape = "x".join(str(v) for v in (batch_size, *input_shape))
         return Path(cache_dir) / f"fcn4-{digest[:24]}-{shape}.onnx"
 
     @classmethod
     def cached(cls, key: str, batch_size: int, input_shape, *, threads=None, cache_dir=None):
-        """The cached export for ``key``, or None (a damaged entry is removed, never used)."""
+        """The cached export for ``key``, or None (a damaged entry is removed, never used).
+
+        The export's bytes are read once, their sha256 compared with the one its ``.json`` recorded
+        when it was written, and the session is opened from those very bytes: an export swapped for
+        another model (or damaged) is removed and exported again, never run. A symbolic link for the
+        cache folder, the export or its record is refused (:class:`~fcn4.UnsafePathError`).
+        """
         _onnxruntime()  # missing onnxruntime is the caller's error, never a reason to drop the cache
         path = cls.cache_path(key, batch_size, input_shape, cache_dir)
+        _refuse_links(path, cache_dir)
         if not path.is_file():
             return None
         try:
             record = json.loads(path.with_suffix(".json").read_text())
             if record["key"] != key:
                 raise ValueError("another key")
-            return cls(path, batch_size, input_shape, NetworkInfo(**record["info"]), threads)
+            model = path.read_bytes()
+            if hashlib.sha256(model).hexdigest() != record["sha256"]:
+                raise ValueError("another model")
+            backend = cls(model, batch_size, input_shape, NetworkInfo(**record["info"]), threads)
         except Exception:
             path.unlink(missing_ok=True)
             return None
+        backend.path, backend.sha256 = path, record["sha256"]
+        return backend
 
     @classmethod
     def export(cls, net, key: str, batch_size: int, input_shape, *, threads=None, cache_dir=None) -> "OnnxBackend":
@@ -179,9 +203,11 @@ class OnnxBackend(Backend):
         import mindspore as ms
 
         from ..base.files import replace_durably, temporary_beside, write_text_atomic
+        from ..hub.download import sha256_file
 
         _onnxruntime()
         path = cls.cache_path(key, batch_size, input_shape, cache_dir)
+        _refuse_links(path, cache_dir, make=True)
         info = NetworkInfo.of(net)
         net.set_train(False)
         x = np.random.default_rng(0).normal(-30.0, 15.0, (batch_size, *input_shape)).astype(np.float32)
@@ -196,12 +222,31 @@ class OnnxBackend(Backend):
             if error > TOLERANCE:
                 raise BackendError(f"the ONNX export differs from the MindSpore network by {error:.2e} "
                                    f"(> {TOLERANCE:g}); use backend='mindspore'")
+            digest = sha256_file(tmp)
             write_text_atomic(path.with_suffix(".json"), json.dumps(
-                {"key": key, "info": asdict(info), "input": [batch_size, *input_shape], "max_difference": error,
+                {"key": key, "sha256": digest, "info": asdict(info), "input": [batch_size, *input_shape], "max_difference": error,
                  "mindspore": ms.__version__, "network": net.extend_repr()}, indent=1))
             replace_durably(tmp, path)
-        backend.path = path
+        backend.path, backend.sha256 = path, digest
         return backend
+
+
+#: The folder of the hub where ONNX exports are cached.
+_CACHE_FOLDER = "onnx"
+
+
+def _refuse_links(path: Path, cache_dir, make: bool = False) -> None:
+    """Refuse a symbolic link for the hub's export folder (a folder passed as ``cache_dir`` is the
+    caller's own choice), the export or its record: nothing is written, deleted or run through one."""
+    from ..base.files import folder_inside, refuse_link
+
+    if cache_dir is None:
+        if make:
+            folder_inside(path.parent.parent, _CACHE_FOLDER)
+        else:
+            refuse_link(path.parent, "the ONNX export cache inside the hub")
+    refuse_link(path, "a cached ONNX export")
+    refuse_link(path.with_suffix(".json"), "the record of a cached ONNX export")
 
 
 def _optimise(source, target) -> None:

@@ -1,0 +1,67 @@
+"""The cached ONNX export: its sha256 is recorded when written and checked before each use (a swapped
+export is never run), and a symbolic link for the cache folder is refused, never followed."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from fcn4 import FCN4
+from fcn4.base.errors import UnsafePathError
+from fcn4.inference.backends import BackendError, OnnxBackend
+from helpers import SMALL, randomise
+
+SHAPE = (1, 96, 200)
+
+
+def export(seed, key):
+    net = randomise(FCN4(**SMALL, num_classes=5), seed=seed)
+    return OnnxBackend.export(net, key, 1, SHAPE)
+
+
+def test_the_export_records_its_sha256_and_a_swapped_export_is_never_run(hub_dir):
+    a = export(1, "weights-a")
+    b = export(2, "weights-b")
+    record = json.loads(a.path.with_suffix(".json").read_text())
+    assert len(record["sha256"]) == 64 and a.sha256 == record["sha256"]
+    x = np.random.default_rng(0).normal(-30, 15, (1, *SHAPE)).astype(np.float32)
+    want = a(x)[1]
+    again = OnnxBackend.cached("weights-a", 1, SHAPE)
+    np.testing.assert_allclose(again(x)[1], want, atol=1e-6)
+    a.path.write_bytes(b.path.read_bytes())  # another model, under a's name
+    assert OnnxBackend.cached("weights-a", 1, SHAPE) is None  # refused and removed: the caller exports again
+    assert not a.path.exists()
+
+
+def test_an_export_swapped_after_it_was_checked_is_not_shipped(hub_dir):
+    a = export(1, "weights-a")
+    b = export(2, "weights-b")
+    opened = OnnxBackend.cached("weights-a", 1, SHAPE)
+    assert opened.model_bytes() == a.path.read_bytes()
+    a.path.write_bytes(b.path.read_bytes())
+    with pytest.raises(BackendError, match="changed after it was checked"):
+        opened.model_bytes()
+
+
+def test_a_link_for_the_hub_export_folder_is_refused_and_the_outside_untouched(hub_dir, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("mine")
+    hub_dir.mkdir(parents=True, exist_ok=True)
+    os.symlink(outside, hub_dir / "onnx")
+    with pytest.raises(UnsafePathError, match=str(hub_dir / "onnx")):
+        export(1, "weights-a")
+    with pytest.raises(UnsafePathError, match=str(hub_dir / "onnx")):
+        OnnxBackend.cached("weights-a", 1, SHAPE)
+    assert sorted(p.name for p in outside.iterdir()) == ["keep.txt"]
+
+
+def test_a_link_for_a_cached_export_is_refused(hub_dir, tmp_path):
+    a = export(1, "weights-a")
+    elsewhere = tmp_path / "elsewhere.onnx"
+    elsewhere.write_bytes(a.path.read_bytes())
+    a.path.unlink()
+    os.symlink(elsewhere, a.path)
+    with pytest.raises(UnsafePathError, match=str(a.path)):
+        OnnxBackend.cached("weights-a", 1, SHAPE)
+    assert elsewhere.exists()
