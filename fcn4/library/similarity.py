@@ -197,7 +197,8 @@ def _load_verified(path: Path, count: int, features: int):
     if hashlib.sha256(data).hexdigest() != _CACHED.match(path.name).group(2):
         return None
     try:
-        index = faiss.downcast_index(faiss.deserialize_index(np.frombuffer(data, np.uint8)))
+        index = faiss.deserialize_index(np.frombuffer(data, np.uint8))  # already of its own class (a downcast of
+        # this temporary would outlive it: the C++ index is freed with the first wrapper)
     except (RuntimeError, ValueError, TypeError):
         return None
     if (not isinstance(index, faiss.IndexIVFFlat) or index.ntotal != count or index.d != features

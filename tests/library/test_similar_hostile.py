@@ -44,7 +44,11 @@ def test_the_cached_index_is_reused_and_keyed_by_what_it_indexes(tmp_path, ivf):
     store, vectors = _store(tmp_path / "s")
     first = SimilarityIndex.of(store)
     (cached,) = _cached(store)
-    assert SimilarityIndex.of(store).search(vectors[3], 1)[0][0] == "3.wav" and _cached(store) == [cached]
+    build = similarity._build_ivf
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(similarity, "_build_ivf", lambda *a: pytest.fail("built again, not read from the cache"))
+        assert SimilarityIndex.of(store).search(vectors[3], 1)[0][0] == "3.wav" and _cached(store) == [cached]
+    assert similarity._build_ivf is build
     # another store, the same part names and sizes, other vectors: its index is not this one's
     other, other_vectors = _store(tmp_path / "o", seed=1)
     os.rename(other.parts()[0], other.parts()[0].with_name(store.parts()[0].name))
