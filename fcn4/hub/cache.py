@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..base.errors import FCN4Error
-from ..base.files import remove_stray_temporaries, replace_durably, temporary_beside, write_text_atomic
+from ..base.files import (folder_inside, refuse_link, remove_stray_temporaries, replace_durably, temporary_beside,
+                          write_text_atomic)
 from ..base.locks import waiting_lock
 from ..base.progress import log_line
 from .download import DownloadError, download_file, sha256_file
@@ -67,7 +68,8 @@ def verify_file(path, sha256: str) -> bool:
     stat = path.stat()
     stamp = _stamp_path(path)
     try:
-        if json.loads(stamp.read_text()) == _stamp(sha256, stat):
+        # A stamp is trusted only as this package writes it: a file, never a link to one.
+        if not stamp.is_symlink() and json.loads(stamp.read_text()) == _stamp(sha256, stat):
             return True
     except (OSError, ValueError):
         pass
@@ -101,17 +103,18 @@ def fetch_verified(spec: WeightsSpec, *, force_reload: bool = False, offline: bo
     if offline is None:
         offline = offline_mode()
     rejected = []
+    target = _cache_target(spec)  # before anything is read or stamped there
     if not force_reload:
         for candidate in spec.candidate_paths():
             if candidate.is_file():
                 if verify_file(candidate, spec.sha256):
                     return candidate
                 rejected.append(candidate)
-    target = spec.cache_path
     if offline:
         raise WeightsUnavailable(spec, target, f"offline mode (offline=True or {OFFLINE_ENV}=1) and no verified copy "
                                  "is on disk", rejected)
     # One download per checkpoint across processes: the others wait, then use the verified file.
+    _cache_target(spec, make=True)
     with waiting_lock(target.with_name(f".{target.name}.lock"), on_wait=lambda: log_line(
             f"waiting for another process that is downloading {target.name} ...")):
         if not force_reload and target.is_file() and verify_file(target, spec.sha256):
@@ -138,7 +141,7 @@ def install(spec: WeightsSpec, checkpoint, *, sha256: str | None = None) -> Path
     if (sha256 or sha256_file(checkpoint)) != spec.sha256:
         raise CardError(spec.card_path, [CardProblem(spec.card_path, "asset-sha256", (
             f"does not match {checkpoint}; publish the card again from this checkpoint"))])
-    target = spec.cache_path
+    target = _cache_target(spec, make=True)
     if not (target.exists() and os.path.samefile(target, checkpoint)):
         with temporary_beside(target, ".part") as tmp:
             try:
@@ -149,8 +152,27 @@ def install(spec: WeightsSpec, checkpoint, *, sha256: str | None = None) -> Path
     _write_stamp(target, spec.sha256)
     parts = uid_parts(spec.uid)
     cached_card = path_inside(get_hub_dir(), *parts[:-1], f"{parts[-1]}.md", field="uid")
+    folder_inside(get_hub_dir(), *parts[:-1])
+    refuse_link(cached_card, "the copy of a card in the hub cache")
     if not (cached_card.exists() and os.path.samefile(cached_card, spec.card_path)):
         write_text_atomic(cached_card, Path(spec.card_path).read_text(encoding="utf-8"))
+    return target
+
+
+def _cache_target(spec: WeightsSpec, make: bool = False) -> Path:
+    """``spec.cache_path``, its folders below the hub dir made, each refused if it is a symbolic link,
+    as are the checkpoint, its stamp and its lock: a link there would lead the download, the stamp
+    or a deletion out of the hub (the hub dir itself is the user's choice and may be one)."""
+    target = spec.cache_path
+    if make:
+        folder_inside(get_hub_dir(), *uid_parts(spec.uid)[:-1])
+    else:
+        folder = Path(get_hub_dir())
+        for part in uid_parts(spec.uid)[:-1]:
+            folder = refuse_link(folder / part, f"a folder inside {get_hub_dir()}")
+    refuse_link(target, "a checkpoint in the hub cache")
+    refuse_link(_stamp_path(target), "the verification stamp of a checkpoint in the hub cache")
+    refuse_link(target.with_name(f".{target.name}.lock"), "the download lock of a checkpoint in the hub cache")
     return target
 
 

@@ -13,7 +13,7 @@ from fcn4.hub import cache as weights
 from fcn4.hub.cards import CardError
 from fcn4.hub.download import sha256_file
 from fcn4.hub.publish import CardMetadata, publish_card
-from fcn4.hub.weights import WeightsUnavailable, fetch, resolve
+from fcn4.hub.weights import WeightsUnavailable, fetch, install, resolve
 from helpers import SMALL, randomise
 
 UID = "mindspore/ascend/1.1/fcn4_v1.1"
@@ -214,3 +214,61 @@ def test_the_fetch_command_fails_clearly_offline(capsys):
 
 def test_pretrained_false_needs_no_checkpoint():
     assert isinstance(hubconf.load(UID, pretrained=False, **SMALL), ms.nn.Cell)
+
+
+# --- links planted in the hub cache are refused, never followed --------------------------------
+
+def _outside(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("mine")
+    return outside
+
+
+def test_a_link_among_the_cache_folders_is_refused_and_the_outside_untouched(served_card, hub_dir, tmp_path):
+    from fcn4.base.errors import SettingError, UnsafePathError
+
+    spec = resolve(served_card)
+    first = hub_dir / spec.uid.split("/")[0]
+    hub_dir.mkdir(parents=True, exist_ok=True)
+    outside = _outside(tmp_path)
+    os.symlink(outside, first)
+    with pytest.raises((UnsafePathError, SettingError), match=str(first)):
+        fetch(served_card)
+    (outside / "inside").mkdir()
+    first.unlink()
+    os.symlink(hub_dir / "elsewhere", first)  # a link that stays inside the hub is refused too
+    (hub_dir / "elsewhere").mkdir()
+    with pytest.raises(UnsafePathError, match=str(first)):
+        fetch(served_card)
+    assert sorted(p.name for p in outside.iterdir()) == ["inside", "keep.txt"]
+    assert list((hub_dir / "elsewhere").iterdir()) == []
+
+
+@pytest.mark.parametrize("which", ["checkpoint", "stamp"])
+def test_a_link_for_the_cached_checkpoint_or_its_stamp_is_refused(served_card, tmp_path, which):
+    from fcn4.base.errors import SettingError, UnsafePathError
+
+    path = fetch(served_card)
+    link = path if which == "checkpoint" else path.with_name(f".{path.name}.verified.json")
+    outside = _outside(tmp_path)
+    link.unlink()
+    os.symlink(outside / "keep.txt", link)
+    with pytest.raises((UnsafePathError, SettingError), match=str(link)):
+        resolve(served_card).fetch(force_reload=True)
+    assert (outside / "keep.txt").read_text() == "mine"
+
+
+def test_a_link_for_the_card_copy_is_refused_on_install(served_card, trained, hub_dir, tmp_path):
+    from fcn4.base.errors import SettingError, UnsafePathError
+    from fcn4.hub.trust import uid_parts
+
+    spec = resolve(served_card)
+    parts = uid_parts(spec.uid)
+    card_copy = hub_dir.joinpath(*parts[:-1], f"{parts[-1]}.md")
+    card_copy.parent.mkdir(parents=True, exist_ok=True)
+    outside = _outside(tmp_path)
+    os.symlink(outside / "keep.txt", card_copy)
+    with pytest.raises((UnsafePathError, SettingError), match=str(card_copy)):
+        install(served_card, trained[1])
+    assert (outside / "keep.txt").read_text() == "mine"
