@@ -270,7 +270,22 @@ class Store:
                     except Exception as exc:  # noqa: BLE001 (pyarrow raises several kinds for a damaged file)
                         raise _unreadable(part, exc) from None
                     _check_rows(part, batch)
+                    if "embedding" in batch.schema.names:
+                        self._check_embeddings(part, batch)
                     yield batch
+
+    def _check_embeddings(self, part: Path, batch) -> None:
+        """Refuse a batch with an embedding not of the store's width or not finite (and, where the
+        status is read, an ``ok`` row without one): what a reader of :meth:`batches` takes as a vector."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        column = batch["embedding"]
+        held = pc.is_valid(column)
+        if "status" in batch.schema.names:
+            held = pc.or_(held, pc.fill_null(pc.equal(batch["status"], "ok"), False))
+        names = batch["path"] if "path" in batch.schema.names else pa.array([f"row {i}" for i in range(len(batch))])
+        _vectors(part, column.filter(held), names.filter(held), self.settings.features)
 
     def embeddings(self, vectors: bool = True, parts: list[Path] | None = None):
         """(paths, ``[N, D]`` float32 matrix) of the files the store embedded (``vectors=False``:

@@ -273,3 +273,17 @@ def test_what_held_still_holds_newest_row_and_resume(store):
     assert store.done_keys().tolist() == [1, 2, 3]
     assert sum(b.num_rows for b in store.batches(["path"])) == 3
     assert np.isfinite(matrix).all()
+
+
+def test_batches_refuse_an_embedding_of_another_width_or_not_finite(store):
+    """What the fine-tuning kit's --store streams: each vector it takes is checked as embeddings() checks it."""
+    assert sum(b.num_rows for b in store.batches(["path", "status", "embedding"])) == 2
+    store.write_part([_row("e.wav", 5, None, status="error")])  # a failed file has none: fine
+    assert sum(b.num_rows for b in store.batches(["path", "status", "embedding"])) == 3
+    part = store.write_part([_row("c.wav", 3, (1.0, 2.0))])
+    with pytest.raises(StoreError, match=f"{part.name}: the embedding of c.wav .*has 2 values"):
+        list(store.batches(["path", "status", "size", "mtime_ns", "embedding"]))
+    part.unlink()
+    part = store.write_part([_row("n.wav", 4, (1.0, float("nan"), 0.0, 0.0))])
+    with pytest.raises(StoreError, match=f"{part.name}: the embedding of row 0 holds NaN"):
+        list(store.batches(["embedding"]))
