@@ -2,8 +2,9 @@
 
 The exported graph takes ``[batch, 1, n_mels, n_frames]`` log-mel inputs (the front end's) and
 returns what the network returns: tag probabilities (``output='sigmoid'``, the default) or logits.
-The file is written under a temporary name and renamed into place, so a failed export never
-replaces a good file.
+The file is written into a hidden folder beside it (``.<name>.<hex>.export``), flushed and renamed
+into place, and the folder flushed, so a failed or killed export never replaces a good file; what a
+killed export left is removed by the next export into the same file, under its lock.
 
 Examples
 --------
@@ -14,14 +15,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
+import uuid
 from pathlib import Path
 
 import numpy as np
 
 from ..base.errors import SettingError
+from ..base.files import TEMPORARY, replace_durably, writing_into
+from ..base.locks import waiting_lock
 
-__all__ = ["EXPORT_FORMATS", "export_network", "load_exported"]
+__all__ = ["EXPORT_FORMATS", "export_network", "load_exported", "remove_export_leftovers"]
 
 #: Formats ``mindspore.export`` writes; AIR needs an Ascend machine.
 EXPORT_FORMATS = ("MINDIR", "ONNX", "AIR")
@@ -39,17 +42,45 @@ def export_network(net, out, *, file_format: str = "MINDIR", batch_size: int = 1
     out = Path(os.fspath(out)).expanduser()
     if out.suffix.lower() != _SUFFIX[file_format]:
         raise SettingError(f"--out {out}: a {file_format} file is named *{_SUFFIX[file_format]}")
-    out.parent.mkdir(parents=True, exist_ok=True)
     net.set_train(False)
     sample = ms.Tensor(np.zeros((batch_size, net.in_classes[0], n_mels, n_frames), np.float32))
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as tmp:
-        stem = Path(tmp) / out.stem
-        ms.export(net, sample, file_name=str(stem), file_format=file_format)
-        written = stem.with_suffix(_SUFFIX[file_format])
-        if not written.is_file():
-            raise OSError(f"MindSpore wrote no {file_format} file for {out}")
-        shutil.move(str(written), out)
+    with writing_into(out.parent):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        # One export into a file at a time; a killed export's folder is removed under the lock.
+        with waiting_lock(out.parent / f".{out.name}.lock"):
+            remove_export_leftovers(out)
+            tmp = out.parent / f".{out.name}.{uuid.uuid4().hex}.export"
+            try:
+                tmp.mkdir()
+                stem = tmp / out.stem
+                ms.export(net, sample, file_name=str(stem), file_format=file_format)
+                written = stem.with_suffix(_SUFFIX[file_format])
+                if not written.is_file():
+                    raise OSError(f"MindSpore wrote no {file_format} file for {out}")
+                replace_durably(written, out)  # flushed, renamed (same folder tree), the folder flushed
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def remove_export_leftovers(out) -> list[Path]:
+    """Delete what killed exports into ``out`` left beside it: ``.<name>.*`` folders (this version's
+    ``.<name>.<hex>.export``, older versions' ``tempfile`` folders) and temporary files. Call it
+    only under the export's lock. Links are removed as links, never followed."""
+    out = Path(out)
+    removed = []
+    if not out.parent.is_dir():
+        return removed
+    for entry in out.parent.iterdir():
+        if entry.name.startswith(f".{out.name}.") and entry.name != f".{out.name}.lock":
+            if entry.is_symlink() or entry.is_file():
+                if entry.is_symlink() or TEMPORARY.match(entry.name):
+                    entry.unlink(missing_ok=True)
+                    removed.append(entry)
+            elif entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+                removed.append(entry)
+    return removed
 
 
 def load_exported(path):
