@@ -206,6 +206,9 @@ class Store:
         written under other settings. Call under the folder's lock (temporaries of a killed
         writer are removed)."""
         folder = check_folder(folder)
+        # this run's settings within the bounds every reader checks, before anything is written
+        StoreSettings.from_json(json.loads(json.dumps(settings.to_json())), "this run's store settings",
+                                "change that setting")
         refuse_link(folder / SETTINGS_FILE, "the store's settings")
         if not (folder / SETTINGS_FILE).exists():
             if folder.is_dir() and any(p.name.endswith(".parquet") for p in folder.iterdir()):

@@ -287,3 +287,9 @@ def test_batches_refuse_an_embedding_of_another_width_or_not_finite(store):
     part = store.write_part([_row("n.wav", 4, (1.0, float("nan"), 0.0, 0.0))])
     with pytest.raises(StoreError, match=f"{part.name}: the embedding of row 0 holds NaN"):
         list(store.batches(["embedding"]))
+
+
+def test_a_run_whose_settings_no_reader_would_accept_writes_nothing(tmp_path):
+    with pytest.raises(StoreError, match="this run's store settings: damaged store settings .the field 'top_k'"):
+        Store.open_for(tmp_path / "s", _settings(top_k=10 ** 9))
+    assert not (tmp_path / "s" / SETTINGS_FILE).exists()
