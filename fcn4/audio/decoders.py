@@ -31,6 +31,15 @@ _FIRST = {".opus": "pyav"}
 BLOCK = 1 << 16
 #: Samples libsndfile's MP3 decoder needs after a seek before its output is exact (measured: 4,608).
 MPEG_PREROLL = 8192
+#: Sample rates a file may declare: below 1 kHz nothing is music (and resampling 1 Hz to 12 kHz
+#: multiplies the data 12,000 times); the top is fcn4.base.limits' "sample_rate".
+MIN_RATE = 1000
+#: Channels a file may declare (3rd-order ambisonics has 16, 7th-order 64; a block of 64 channels
+#: holds 16 MB). Damaged headers declare 255 or 65,535.
+MAX_CHANNELS = 64
+#: Seconds a header may declare (a week): 2^40 samples is 290 days at 44.1 kHz; planning windows
+#: for it would fill the memory before a sample is read.
+MAX_DECLARED_SECONDS = 7 * 24 * 3600
 
 
 class NativeAudio:
@@ -86,16 +95,47 @@ def open_native(name) -> NativeAudio:
     """The file at ``name`` opened by the first decoder that reads it.
 
     Raises ``ValueError`` naming what each decoder said when none can read it.
+    A file whose header declares an impossible rate, channel count or length is refused here, by
+    an ``AudioError`` saying what it declares, before anything sized by it is allocated.
     """
     failures = []
     kinds = {"libsndfile": _SoundfileAudio, "pyav": _PyAVAudio, "audioread": _AudioreadAudio}
     first = _FIRST.get(os.path.splitext(os.fsdecode(name))[1].lower())
     for decoder in sorted(DECODERS, key=lambda d: d != first):
         try:
-            return kinds[decoder](name)
+            audio = kinds[decoder](name)
         except _NotMine as exc:
             failures.append(f"{decoder}: {exc}")
+            continue
+        problem = header_problem(audio.rate, audio.channels, audio.frames)
+        if problem:
+            audio.close()
+            from .frontend import AudioError
+
+            raise AudioError(name, problem)
+        return audio
     raise ValueError("; ".join(failures))
+
+
+def header_problem(rate, channels, frames) -> str | None:
+    """Why a header's rate, channel count or declared length cannot be a real file's (None: they can)."""
+    from ..base.limits import limit
+
+    top = limit("sample_rate")
+    if not isinstance(rate, (int, np.integer)) or not MIN_RATE <= rate <= top:
+        return (f"its header declares a sample rate of {_number(rate)} Hz; audio is {MIN_RATE:,}–{top:,} Hz: "
+                "the file is damaged or not audio")
+    if not isinstance(channels, (int, np.integer)) or not 1 <= channels <= MAX_CHANNELS:
+        return (f"its header declares {_number(channels)} channels; audio has 1–{MAX_CHANNELS}: "
+                "the file is damaged or not audio")
+    if frames is not None and (frames < 0 or frames > MAX_DECLARED_SECONDS * rate):
+        return (f"its header declares {frames:,} samples ({frames / rate / 3600:,.0f} h at {rate:,} Hz), "
+                f"more than the {MAX_DECLARED_SECONDS // 3600} h any recording lasts: the file is damaged")
+    return None
+
+
+def _number(value) -> str:
+    return f"{value:,}" if isinstance(value, (int, np.integer)) else repr(value)
 
 
 def read_native(name) -> tuple[np.ndarray, int, str]:
@@ -123,18 +163,45 @@ class _SoundfileAudio(NativeAudio):
         except soundfile.SoundFileRuntimeError as exc:
             raise _NotMine(str(exc).splitlines()[0]) from exc
         self.rate, self.channels, self.frames = self._file.samplerate, self._file.channels, self._file.frames
+        self._counted = None  # MP3: the samples a decode gives (count_frames)
 
     def blocks(self, size=BLOCK):
         return self.blocks_from(0, size)
 
+    @property
+    def _mpeg(self) -> bool:
+        return self._file.format in ("MP3", "MPEG")
+
     def count_frames(self) -> int:
-        return self.frames  # libsndfile reads what its header declares
+        """The samples a read gives: the header's count where it is exact (wav, flac, ogg, aiff ...);
+        counted by decoding for MP3, whose header's count is an estimate without a Xing frame count
+        (measured: 9,727,207 declared, 9,718,848 decoded) and can be anything with one.
+
+        soundfile never reads past the declared count (neither does ``librosa.load``, which reads
+        ``frames`` in one call): an MP3 that holds more gives its first ``frames`` samples.
+        """
+        if not self._mpeg:
+            return self.frames
+        if self._counted is None:
+            # A decode into one reused buffer: flat memory, about 0.2 s for 5 min at 44.1 kHz stereo.
+            # The count of consecutive reads is a single read's (their samples are not: see _mpeg_blocks).
+            self._file.seek(0)
+            buffer, counted = np.empty((BLOCK, self.channels), np.float32), 0
+            while True:
+                got = self._file.read(BLOCK, dtype="float32", always_2d=True, out=buffer).shape[0]
+                if got == 0:
+                    break
+                counted += got
+            self._counted = counted
+            self._file.seek(0)
+        return self._counted
 
     def blocks_from(self, start: int, size: int = BLOCK):
         """Blocks from native sample ``start`` (a seek: exact after the front end's warm-up margin)."""
-        if start and start >= self.frames:
+        end = self.frames if self._counted is None else self._counted
+        if start and start >= end:
             return  # past the end it declares (and reads): seeking there fails
-        if self._file.format in ("MP3", "MPEG"):
+        if self._mpeg:
             yield from self._mpeg_blocks(start, size)
             return
         if self._file.tell() != start:
@@ -179,6 +246,7 @@ class _PyAVAudio(NativeAudio):
         try:
             self._handle = open(name, "rb")
             self._container = av.open(self._handle, mode="r")
+            self._fresh = True  # nothing decoded yet (see _rewind)
         except (av.error.FFmpegError, ValueError, OSError) as exc:
             self.close()
             raise _NotMine(_said(exc)) from exc
@@ -187,7 +255,7 @@ class _PyAVAudio(NativeAudio):
             raise _NotMine("no audio stream")
         self._stream = stream = self._container.streams.audio[0]
         self.rate = stream.codec_context.sample_rate or stream.rate
-        self.channels = stream.codec_context.channels or 1
+        self.channels = stream.codec_context.channels  # 0 (none declared) is refused by open_native
         if stream.duration and stream.time_base:
             self.frames = int(round(stream.duration * stream.time_base * self.rate))
 
@@ -208,10 +276,31 @@ class _PyAVAudio(NativeAudio):
     # Spans and ranges are decoded from the start, the samples before them skipped (the base
     # class's blocks_from): FFmpeg's seeking lands on frames whose decoded samples differ from a
     # decode from the start (measured on AAC), and these formats decode far faster than real time.
+    def _rewind(self):
+        """Decode from the first packet again. Not by seeking to 0: after a seek FFmpeg drops no
+        Opus pre-skip (312 samples more, measured) nor AAC priming, which a first decode drops."""
+        if self._fresh:
+            self._fresh = False
+            return
+        self._container.close()
+        self._handle.seek(0)
+        self._container = self._av.open(self._handle, mode="r")
+        self._stream = self._container.streams.audio[0]
+
     def blocks(self, size=BLOCK):
-        self._container.seek(0, stream=self._stream)
+        self._rewind()
         for samples in self._frames():
             yield samples.astype(np.float32, copy=False)
+
+    def count_frames(self) -> int:
+        """Samples the stream decodes to (the container's duration is an estimate, and leaves out
+        neither AAC's priming samples nor Opus's pre-skip, which FFmpeg drops): frames are decoded
+        and counted, their samples never converted."""
+        self._rewind()
+        try:
+            return sum(frame.samples for frame in self._container.decode(self._stream))
+        except self._av.error.FFmpegError as exc:
+            raise ValueError(f"FFmpeg: {_said(exc)}") from exc
 
     def close(self):
         for thing in (getattr(self, "_container", None), getattr(self, "_handle", None)):

@@ -255,6 +255,10 @@ def _decoding(name: str):
         yield
     except AudioError:
         raise
+    except (AttributeError, TypeError, LookupError, ArithmeticError, AssertionError) as exc:
+        # A decoder tripped over data it did not expect: its words ("'NoneType' object has no
+        # attribute ...", "float division by zero") say nothing about the file (the cause stays chained).
+        raise AudioError(name, "its data could not be decoded (the file is damaged or not audio)") from exc
     except Exception as exc:  # noqa: BLE001
         detail = str(exc).strip() or type(exc).__name__
         raise AudioError(name, f"no decoder could read it ({detail})") from exc

@@ -1,0 +1,131 @@
+"""An MP3's header guesses its length (without a Xing frame count it is the file's size over the
+first frame's bitrate): the centre clip, the windows and the seconds follow the samples a decode
+gives, as ``librosa.load`` (the zoo's recipe) does."""
+import shutil
+
+import librosa
+import mindspore as ms
+import numpy as np
+import pytest
+import soundfile
+
+from fcn4 import DEFAULT_FRONT_END as FE
+from fcn4 import FCN4
+from fcn4.audio import decoders
+from fcn4.audio.synth import synth_track, write_mp3
+from helpers import SMALL, randomise
+
+LAME = pytest.mark.skipif(shutil.which("lame") is None, reason="the lame program is not installed")
+
+
+def _music(seconds, rate, channels=1):
+    """Music-like audio whose every 20 s differ (a centre in the wrong place shows)."""
+    parts = [synth_track(20.0, rate, seed=s, tempo=90.0 + 11 * s, root_hz=150.0 + 37 * s)
+             for s in range(int(np.ceil(seconds / 20.0)))]
+    y = np.concatenate(parts)[:int(seconds * rate)]
+    return np.stack([y, np.roll(y, 999)], axis=1) if channels == 2 else y
+
+
+@pytest.fixture(scope="module")
+def network():
+    net = randomise(FCN4(**SMALL))
+    net.set_train(False)
+    return lambda melgram: net(ms.Tensor(melgram[None, None])).asnumpy()[0]
+
+
+def _declared_and_decoded(path):
+    with soundfile.SoundFile(path) as handle:
+        return handle.frames, handle.read(dtype="float32").shape[0]
+
+
+def _check_against_the_zoo(path, network=None):
+    zoo = librosa.load(path, sr=12000)[0]
+    centre, seconds = FE.centre(path)
+    assert seconds == pytest.approx(zoo.size / 12000, abs=1e-3)
+    np.testing.assert_allclose(centre, FE.fit(zoo), atol=1e-5)
+    want, got = FE.melgram(FE.fit(zoo)), FE.clip(path)
+    assert np.abs(got - want).max() < 1e-2  # dB
+    if network is not None:
+        np.testing.assert_allclose(network(got), network(want), atol=1e-4)
+    return zoo
+
+
+CASES = [  # (rate, channels, kbps, VBR quality, Xing frame)
+    pytest.param(22050, 2, 80, None, False, id="mpeg2-22k-80k-no-xing"),
+    pytest.param(22050, 1, 80, None, True, id="mpeg2-22k-80k-xing"),
+    pytest.param(24000, 1, 64, None, False, id="mpeg2-24k-no-xing"),
+    pytest.param(16000, 1, None, 4, False, id="mpeg2-16k-vbr-no-xing"),
+    pytest.param(44100, 2, None, 2, True, id="mpeg1-44k-vbr-xing"),
+    pytest.param(44100, 1, None, 2, False, id="mpeg1-44k-vbr-no-xing"),
+    pytest.param(44100, 1, 128, None, False, id="mpeg1-44k-cbr-no-xing"),
+]
+
+
+@pytest.mark.parametrize("rate, channels, kbps, quality, xing", CASES)
+def test_the_centre_of_an_mp3_encoded_by_pyav_is_the_zoos(tmp_path, network, rate, channels, kbps, quality, xing):
+    path = write_mp3(tmp_path / "song.mp3", _music(40.0, rate, channels), rate, kbps, quality, xing, title="title")
+    _check_against_the_zoo(path, network)
+
+
+@LAME
+@pytest.mark.parametrize("rate, channels, kbps, quality, xing", CASES[:2] + CASES[4:6])
+def test_the_centre_of_an_mp3_encoded_by_lame_is_the_zoos(tmp_path, network, rate, channels, kbps, quality, xing):
+    path = write_mp3(tmp_path / "song.mp3", _music(40.0, rate, channels), rate, kbps, quality, xing, title="title",
+                     encoder="lame")
+    _check_against_the_zoo(path, network)
+
+
+def test_a_header_that_guesses_too_long_no_longer_moves_the_centre(tmp_path, network):
+    """The case found on a real file (MPEG-2, 22.05 kHz, 80 kbps, no Xing frame: 9,727,207 samples
+    declared, 9,718,848 decoded): the clip was taken 0.2 s late, up to 80 dB away."""
+    path = write_mp3(tmp_path / "song.mp3", _music(60.0, 22050, 2), 22050, 80, xing=False)
+    declared, decoded = _declared_and_decoded(path)
+    assert declared > decoded
+    zoo = _check_against_the_zoo(path, network)
+    assert zoo.size == int(np.ceil(decoded * 12000 / 22050))
+
+
+def test_a_header_that_guesses_too_short_ends_the_file_where_librosa_does(tmp_path):
+    """VBR without a Xing frame can declare far less than it holds; soundfile stops reading at the
+    declared length (librosa's one read of ``frames``), so the zoo's waveform ends there, and ours."""
+    path = write_mp3(tmp_path / "song.mp3", _music(40.0, 44100), 44100, quality=2, xing=False)
+    declared, decoded = _declared_and_decoded(path)
+    zoo = _check_against_the_zoo(path)
+    assert zoo.size == int(np.ceil(min(declared, decoded) * 12000 / 44100))
+
+
+@pytest.mark.parametrize("xing", [True, False])
+def test_the_windows_of_an_mp3_are_the_whole_files(tmp_path, xing):
+    path = write_mp3(tmp_path / "song.mp3", _music(50.0, 22050, 2), 22050, 80, xing=xing)
+    y = librosa.load(path, sr=12000)[0]
+    want = FE.windows(y, 20.0)
+    got = list(FE.stream(path, 20.0))
+    assert [s for s, _ in got] == list(want.starts)
+    np.testing.assert_allclose(np.stack([w for _, w in got]), np.stack(
+        [np.pad(y, (0, 349440))[int(s * 12000):int(s * 12000) + 349440] for s in want.starts]), atol=1e-5)
+
+
+def test_the_counting_pass_holds_one_block(tmp_path, monkeypatch):
+    """The count is a decode into one reused buffer, never the file's samples at once."""
+    path = write_mp3(tmp_path / "song.mp3", _music(40.0, 22050), 22050, 80, xing=False)
+    sizes = []
+    real_read = soundfile.SoundFile.read
+
+    def read(self, frames=-1, *args, **kwargs):
+        sizes.append(frames)
+        return real_read(self, frames, *args, **kwargs)
+
+    monkeypatch.setattr(soundfile.SoundFile, "read", read)
+    with decoders.open_native(path) as audio:
+        assert audio.decoder == "libsndfile" and audio.count_frames() == _declared_and_decoded(path)[1]
+    assert sizes and max(sizes) <= decoders.BLOCK
+
+
+@pytest.mark.parametrize("name, codec", [("song.m4a", None), ("alac.m4a", "alac"), ("song.opus", None)])
+def test_pyav_counts_what_it_decodes(tmp_path, name, codec):
+    from fcn4.audio.synth import write_audio
+
+    path = write_audio(tmp_path / name, _music(33.0, 44100, 2), 44100, codec=codec)
+    with decoders.open_native(path) as audio:
+        assert audio.decoder == "pyav"
+        assert audio.count_frames() == sum(block.shape[1] for block in audio.blocks())
