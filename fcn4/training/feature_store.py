@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from ..audio.frontend import FrontEnd
-from ..base.files import replace_durably, write_text_atomic
+from ..base.errors import StorageError
+from ..base.files import refuse_link, replace_durably, write_text_atomic, writing_into
 from .datasets import SPLITS, DatasetError
 from .parallel import SINGLE, World
 from .trainer import batch_count, epoch_order
@@ -48,10 +49,38 @@ def write_shard(folder, name: str, records: Iterable[Mapping], schema: Mapping, 
 
     ``records`` are ``{"feature": array, "label": array}``; an empty shard writes only the sidecar.
     """
+    folder = Path(folder)
+    partial = refuse_link(folder / f".partial-{name}", "a shard being written")
+    try:
+        with writing_into(folder):
+            _write_shard(folder, name, partial, records, schema)
+    except RuntimeError as exc:  # MindRecord's C++ writer says only "failed", never why
+        if _free_bytes(folder) < _LOW_SPACE:
+            error = StorageError(f"cannot write into {folder}: no space is left on its device (MindRecord: "
+                                 f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); free space "
+                                 "there, or choose another --out, and run the same prepare again to finish")
+            error.errno = 28
+            raise error from exc
+        raise
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    write_text_atomic(folder / f"{name}.json", json.dumps(dict(sidecar)) + "\n")
+
+
+#: Free bytes below which a MindRecord write that failed is taken for a full disk (a page is 8 MiB).
+_LOW_SPACE = 64 << 20
+
+
+def _free_bytes(folder) -> int:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return 1 << 62
+
+
+def _write_shard(folder: Path, name: str, partial: Path, records, schema) -> None:
     from mindspore.mindrecord import FileWriter
 
-    folder = Path(folder)
-    partial = folder / f".partial-{name}"
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     target = partial / f"{name}.mindrecord"
@@ -76,8 +105,6 @@ def write_shard(folder, name: str, records: Iterable[Mapping], schema: Mapping, 
         # file's own name inside, so the files move under the names they were written with.
         replace_durably(partial / f"{name}.mindrecord.db", folder / f"{name}.mindrecord.db")
         replace_durably(target, folder / f"{name}.mindrecord")
-    shutil.rmtree(partial, ignore_errors=True)
-    write_text_atomic(folder / f"{name}.json", json.dumps(dict(sidecar)) + "\n")
 
 
 class FeatureStore:

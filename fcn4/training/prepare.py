@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..audio.frontend import DEFAULT_FRONT_END, FrontEnd
-from ..base.files import remove_stray_temporaries, write_text_atomic
+from ..base.files import folder_inside, refuse_link, remove_stray_temporaries, write_text_atomic
 from ..base.locks import exclusive_folder
 from ..base.progress import log_line, progress_bar
 from .datasets import DATASETS, SPLIT_METHODS, SPLITS, DatasetError, read_dataset
@@ -107,10 +107,14 @@ def prepare(config: PrepareConfig, *, log: Callable[[str], None] = print,
     """
     out = Path(config.out).expanduser()
     with exclusive_folder(out, "prepare"):
-        for folder in [out, *(out / split for split in SPLITS)]:  # what a killed run left half-written
+        # out is the user's choice; its split folders are this package's: a link there is refused.
+        for folder in [out, *(folder_inside(out, split) for split in SPLITS)]:  # what a killed run left
             remove_stray_temporaries(folder)
-            for partial in folder.glob(".partial-*") if folder.is_dir() else ():
+            for partial in folder.glob(".partial-*"):
+                refuse_link(partial, "a shard being written")
                 shutil.rmtree(partial, ignore_errors=True)
+        for name in (PLAN, REPORT):
+            refuse_link(out / name, "a file of the feature store")
         return _prepare(config, out, log, warn)
 
 

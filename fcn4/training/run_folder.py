@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 from ..base.errors import FCN4Error
-from ..base.files import remove_stray_temporaries
+from ..base.files import folder_inside, refuse_link, remove_stray_temporaries
 from ..base.locks import exclusive_folder
 from .parallel import SINGLE, World
 
@@ -42,6 +42,11 @@ def hold_run_folder(run_dir, world: World = SINGLE, what: str = "training run"):
         yield
         return
     with exclusive_folder(run_dir, what):
+        # run_dir is the user's choice; what is inside is this package's: a link there is refused.
+        folder_inside(run_dir, CHECKPOINTS)
+        refuse_link(Path(run_dir) / STATE_FILE, "the training state")
+        for entry in (Path(run_dir) / CHECKPOINTS).iterdir():
+            refuse_link(entry, "a checkpoint of the run")
         for folder in (Path(run_dir), Path(run_dir) / CHECKPOINTS):
             remove_stray_temporaries(folder)
         yield

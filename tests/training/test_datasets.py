@@ -99,3 +99,107 @@ def test_folder_and_registry_errors_name_the_problem(tmp_path):
         read_dataset("mtat", tmp_path)
     with pytest.raises(DatasetError, match="split must be one of filtered, random"):
         read_dataset("folder", tmp_path, split="kfold")
+
+
+# --- where prepare and training write: links refused, a full disk named (exit 2) ------------------
+
+def _outside(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("mine")
+    return outside
+
+
+def test_a_link_for_a_split_folder_of_the_feature_store_is_refused(tmp_path):
+    import os
+
+    from fcn4.base.errors import UnsafePathError
+    from fcn4.training.prepare import PrepareConfig, prepare
+
+    out = tmp_path / "features"
+    out.mkdir()
+    outside = _outside(tmp_path)
+    (outside / ".partial-shard-00000").mkdir()  # what the cleanup would have deleted through the link
+    os.symlink(outside, out / "train")
+    with pytest.raises(UnsafePathError, match=str(out / "train")):
+        prepare(PrepareConfig(data_dir=str(tmp_path / "data"), out=str(out)))
+    assert sorted(p.name for p in outside.iterdir()) == [".partial-shard-00000", "keep.txt"]
+
+
+def test_prepare_into_a_linked_split_folder_exits_2(tmp_path, capsys):
+    import os
+
+    from fcn4.cli import main
+
+    out = tmp_path / "features"
+    out.mkdir()
+    outside = _outside(tmp_path)
+    os.symlink(outside, out / "valid")
+    assert main(["prepare", "--dataset", "mtat", "--data-dir", str(tmp_path / "data"), "--out", str(out)]) == 2
+    assert str(out / "valid") in capsys.readouterr().err
+
+
+def test_a_link_in_the_run_folder_is_refused(tmp_path):
+    import os
+
+    from fcn4.base.errors import UnsafePathError
+    from fcn4.training.run_folder import hold_run_folder
+
+    run = tmp_path / "run"
+    run.mkdir()
+    outside = _outside(tmp_path)
+    (outside / f".x.{'0' * 32}.tmp").write_text("a stray that the cleanup would delete")
+    os.symlink(outside, run / "checkpoints")
+    with pytest.raises(UnsafePathError, match=str(run / "checkpoints")):
+        with hold_run_folder(run):
+            pass
+    assert len(list(outside.iterdir())) == 2
+    (run / "checkpoints").unlink()
+    os.symlink(outside / "keep.txt", run / "train_state.json")
+    with pytest.raises(UnsafePathError, match="train_state.json"):
+        with hold_run_folder(run):
+            pass
+    assert (outside / "keep.txt").read_text() == "mine"
+
+
+SCHEMA = {"feature": {"type": "float32", "shape": [1, 4, 5]}, "label": {"type": "int32", "shape": [3]}}
+
+
+def _records():
+    import numpy as np
+
+    return [{"feature": np.zeros((1, 4, 5), np.float32), "label": np.array([1, 0, 1], np.int32)}]
+
+
+def test_a_full_disk_while_writing_a_shard_names_the_folder(tmp_path, monkeypatch):
+    import errno
+    import shutil
+    from collections import namedtuple
+
+    from mindspore.mindrecord import FileWriter
+
+    from fcn4.base.errors import StorageError
+    from fcn4.training import feature_store
+    from fcn4.training.feature_store import write_shard
+
+    folder = tmp_path / "train"
+    # What MindRecord's C++ writer raises on a full disk: a RuntimeError that says only "failed".
+    monkeypatch.setattr(FileWriter, "commit", lambda self: (_ for _ in ()).throw(RuntimeError("Failed to commit.")))
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(1 << 30, 1 << 30, 1024))
+    with pytest.raises(StorageError, match=f"cannot write into {folder}.*no space is left") as info:
+        write_shard(folder, "shard-00000", _records(), SCHEMA, {"keys": ["a"], "tags": [[0]], "skipped": []})
+    assert info.value.errno == 28
+    assert sorted(p.name for p in folder.iterdir()) == []  # nothing half-written kept
+    # An OSError of a full disk (the OS's own) is named with the folder too.
+    monkeypatch.setattr(FileWriter, "commit", lambda self: (_ for _ in ()).throw(
+        OSError(errno.ENOSPC, "No space left on device")))
+    with pytest.raises(StorageError, match=f"cannot write into {folder}.*no space is left"):
+        write_shard(folder, "shard-00000", _records(), SCHEMA, {"keys": ["a"], "tags": [[0]], "skipped": []})
+    # A failure with room to spare stays what it was (a bug to report, not the disk's fault).
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(1 << 40, 0, 1 << 40))
+    monkeypatch.setattr(FileWriter, "commit", lambda self: (_ for _ in ()).throw(RuntimeError("Failed to commit.")))
+    with pytest.raises(RuntimeError) as other:
+        write_shard(folder, "shard-00000", _records(), SCHEMA, {"keys": ["a"], "tags": [[0]], "skipped": []})
+    assert not isinstance(other.value, StorageError)
+    assert feature_store._LOW_SPACE >= 8 << 20
