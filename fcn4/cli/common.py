@@ -7,8 +7,10 @@ error, named; 3 an internal error (a bug: one line, the traceback in a log file 
 """
 from __future__ import annotations
 
+import argparse
 import contextlib
 import inspect
+import math
 import os
 import sys
 import traceback
@@ -18,7 +20,9 @@ from ..base.errors import FCN4Error, SettingError
 from ..base.progress import log_line
 
 __all__ = ["defaults", "int_list", "log", "warn", "output", "run_command", "OK", "SOME_FAILED", "ERROR", "INTERNAL",
-           "INTERRUPTED"]
+           "INTERRUPTED", "whole_number", "real_number", "positive_int", "non_negative_int", "positive_float",
+           "non_negative_float", "probability", "seed", "workers", "threads", "check_output_file",
+           "check_output_folder"]
 
 OK, SOME_FAILED, ERROR, INTERNAL, INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -41,6 +45,139 @@ def int_list(flag: str, text: str) -> tuple[int, ...]:
     except ValueError:
         raise SettingError(f"{flag} takes comma-separated whole numbers such as 1,128,384,768,2048, "
                            f"got {text!r}") from None
+
+
+# ---------------------------------------------------------------------- flag values
+# argparse ``type=`` functions: a bad value is refused while the command line is parsed, before any
+# work, by argparse's one line ``fcn4 CMD: error: argument --FLAG: <why>`` and exit 2.
+
+
+def whole_number(low: int | None = None, high: int | None = None, what: str | None = None):
+    """An argparse ``type=`` that takes a whole number in ``[low, high]`` (None: unbounded).
+
+    >>> whole_number(1)("4")
+    4
+    >>> whole_number(1)("0")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: takes a whole number >= 1, got '0'
+    """
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip())
+        except (ValueError, AttributeError):
+            value = None
+        if value is None or (low is not None and value < low) or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"takes {_what(what or 'a whole number', low, high)}, got {_shown(text)}")
+        return value
+
+    parse.__name__ = what or "whole number"  # what argparse names in an error of its own
+    return parse
+
+
+def real_number(low: float | None = None, high: float | None = None, *, low_open: bool = False,
+                what: str | None = None):
+    """An argparse ``type=`` that takes a finite number in ``[low, high]`` (``(low, high]`` with
+    ``low_open``; None: unbounded). NaN and infinities are refused.
+
+    >>> real_number(0, low_open=True)("0.5")
+    0.5
+    >>> real_number(0, low_open=True)("nan")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: takes a number > 0, got 'nan'
+    """
+    def parse(text: str) -> float:
+        try:
+            value = float(text.strip())
+        except (ValueError, AttributeError):
+            value = math.nan
+        bad = (not math.isfinite(value) or (low is not None and (value <= low if low_open else value < low))
+               or (high is not None and value > high))
+        if bad:
+            raise argparse.ArgumentTypeError(
+                f"takes {_what(what or 'a number', low, high, low_open)}, got {_shown(text)}")
+        return value
+
+    parse.__name__ = what or "number"
+    return parse
+
+
+def _what(what: str, low, high, low_open: bool = False) -> str:
+    low, high = (v if v is None or isinstance(v, int) else f"{v:g}" for v in (low, high))
+    if low is not None and high is not None:
+        return f"{what} from {low}{' (exclusive)' if low_open else ''} to {high}"
+    if low is not None:
+        return f"{what} {'>' if low_open else '>='} {low}"
+    return f"{what} <= {high}" if high is not None else what
+
+
+def _shown(text) -> str:
+    """The value as the error shows it: quoted, on one line, not too long."""
+    shown = repr(str(text))
+    return shown if len(shown) <= 60 else shown[:57] + "...'"
+
+
+#: Counts of at least one (batch sizes, epochs, threads), at least zero (workers, top-k, seeds),
+#: durations and rates above zero, lengths from zero, probabilities.
+positive_int = whole_number(1)
+non_negative_int = whole_number(0)
+positive_float = real_number(0, low_open=True)
+non_negative_float = real_number(0)
+probability = real_number(0, 1, what="a probability")
+#: A random seed (NumPy's and MindSpore's range).
+seed = whole_number(0, 2 ** 32 - 1)
+#: Processes or threads to start: a bound far above any machine's cores, so a typo cannot fork thousands.
+MAX_PARALLEL = 1024
+workers = whole_number(0, MAX_PARALLEL)
+threads = whole_number(1, MAX_PARALLEL)
+
+
+# ---------------------------------------------------------------------- output paths
+def check_output_file(flag: str, path, *, parents: bool = False) -> None:
+    """Refuse, before any work, an output file that cannot be written: an existing folder, or a
+    folder that does not exist to hold it (``parents``: the command makes missing folders, so
+    only a file in the way is refused), with a :class:`~fcn4.SettingError` naming ``flag`` and the
+    path. A symbolic link is fine: the file replaces the link itself, atomically.
+    """
+    if path is None:
+        return
+    text = _text(flag, path, "file")
+    if os.path.isdir(path) and not os.path.islink(path):
+        raise SettingError(f"{flag} '{text}' is a folder; name the file to write, e.g. {os.path.join(text, 'out')}")
+    _check_parent(flag, text, path, parents)
+
+
+def check_output_folder(flag: str, path, *, parents: bool = False) -> None:
+    """Refuse, before any work, an output folder that is an existing file, or whose parent folder
+    does not exist (``parents``: the command makes missing folders, so only a file in the way is
+    refused), with a :class:`~fcn4.SettingError` naming ``flag`` and the path."""
+    if path is None:
+        return
+    text = _text(flag, path, "folder")
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise SettingError(f"{flag} '{text}' is a file, not a folder; name a folder to write into")
+    _check_parent(flag, text, path, parents)
+
+
+def _text(flag: str, path, what: str) -> str:
+    text = os.fsdecode(path)
+    if not text.strip():
+        raise SettingError(f"{flag}: an empty path; name the {what} to write")
+    if "\0" in text:
+        raise SettingError(f"{flag} {text!r}: a path cannot hold a NUL character")
+    return text
+
+
+def _check_parent(flag: str, text: str, path, parents: bool) -> None:
+    parent = os.path.dirname(os.path.abspath(os.path.expanduser(path)))
+    if os.path.isdir(parent):
+        return
+    if not parents:
+        what = "is not a folder" if os.path.exists(parent) else "does not exist"
+        raise SettingError(f"{flag} '{text}': the folder {parent} {what}; create it first")
+    while not os.path.exists(parent) and os.path.dirname(parent) != parent:  # the nearest that exists
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise SettingError(f"{flag} '{text}': {parent} is a file, so no folder can be made there")
 
 
 #: A line on stderr that leaves a progress bar intact.

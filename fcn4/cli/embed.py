@@ -5,7 +5,7 @@ import sys
 import time
 
 from ..base.errors import SettingError
-from .common import SOME_FAILED
+from .common import SOME_FAILED, check_output_file
 from .library import run_ray, split_address
 from .tag import add_inference_options, open_tagger, predict_options
 
@@ -25,6 +25,7 @@ def run(args) -> int:
         return run_ray(args, "embed")
     if not args.output.endswith(".npz"):
         raise SettingError(f"--output '{args.output}': embeddings are written as .npz; name the file FILE.npz")
+    check_output_file("--output", args.output)
     start = time.perf_counter()
     with open_tagger(args) as tagger:
         embeddings = tagger.embed(args.paths, **predict_options(args))

@@ -5,7 +5,8 @@ import argparse
 
 from ..training.mtat import MTAT_SPLIT_METHODS
 from ..training.prepare import PREPARE_DATASETS, PrepareConfig, split_methods
-from .common import defaults, log, warn
+from . import common
+from .common import check_output_folder, defaults, log, warn
 
 HELP = "audio of a dataset -> log-mel features in MindRecord shards (resumable; unusable files listed in report.json)"
 
@@ -21,11 +22,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--split", choices=splits, default=d["split"],
                         help="the dataset's published split (default): folders for MagnaTagATune (0-b train, c "
                              "valid, d-f test), filtered for GTZAN; or random: seeded, same sizes")
-    parser.add_argument("--seed", type=int, default=d["seed"], help="seed of the random split")
-    parser.add_argument("--workers", type=int, default=d["workers"], help="decoding processes (default: one per CPU)")
-    parser.add_argument("--shard-size", type=int, default=d["shard_size"],
+    parser.add_argument("--seed", type=common.seed, default=d["seed"], help="seed of the random split")
+    parser.add_argument("--workers", type=common.workers, default=d["workers"],
+                        help="decoding processes (default: one per CPU)")
+    parser.add_argument("--shard-size", type=common.positive_int, default=d["shard_size"],
                         help=f"clips per MindRecord shard (default {d['shard_size']})")
-    parser.add_argument("--min-seconds", type=float, default=d["min_seconds"],
+    parser.add_argument("--min-seconds", type=common.non_negative_float, default=d["min_seconds"],
                         help="skip shorter files instead of padding them (default: half a clip, 14.56 s)")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=d["progress"])
 
@@ -33,6 +35,7 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from ..training.prepare import prepare
 
+    check_output_folder("--out", args.out, parents=True)
     config = PrepareConfig(data_dir=args.data_dir, out=args.out, dataset=args.dataset, split=args.split,
                            seed=args.seed, workers=args.workers, shard_size=args.shard_size,
                            min_seconds=args.min_seconds, progress=args.progress)

@@ -12,7 +12,8 @@ from ..hub.weights import DEFAULT_UID
 from ..inference.backends import BACKENDS
 from ..inference.reports import FORMATS
 from ..inference.tagger import AGGREGATES, Tagger
-from .common import SOME_FAILED, defaults, output
+from . import common
+from .common import SOME_FAILED, check_output_file, check_output_folder, defaults, output
 from .library import add_ray_options, run_ray, split_address
 
 HELP = "tag audio files and folders; exit 1 if any file failed"
@@ -29,27 +30,28 @@ def add_inference_options(parser) -> None:
                                          "package (mtat_top50, gtzan_genres) or a file, one a line")
     parser.add_argument("--window", choices=WINDOW_MODES, default=predict["window"],
                         help="clip: the centre 29.12 s, as in training (default); track: every window")
-    parser.add_argument("--hop", type=float, default=predict["hop_seconds"], metavar="SECONDS",
+    parser.add_argument("--hop", type=common.positive_float, default=predict["hop_seconds"], metavar="SECONDS",
                         help="seconds between track windows (default: the window length, no overlap)")
     parser.add_argument("--aggregate", choices=AGGREGATES, default=predict["aggregate"],
                         help=f"how a track's windows combine (default {predict['aggregate']})")
-    parser.add_argument("--min-seconds", type=float, default=predict["min_seconds"],
+    parser.add_argument("--min-seconds", type=common.non_negative_float, default=predict["min_seconds"],
                         help="shorter files fail instead of being padded (default: one window of the "
                              "network's pooling, 3.39 s; 0 pads anything)")
-    parser.add_argument("--max-hours", type=float, default=predict["max_hours"],
+    parser.add_argument("--max-hours", type=common.positive_float, default=predict["max_hours"],
                         help=f"longer files are refused, or tagged over their first hours with --long-files "
                              f"truncate (default {predict['max_hours']:g})")
     parser.add_argument("--long-files", choices=LONG_FILES, default=predict["long_files"],
                         help=f"what becomes of a file longer than --max-hours (default {predict['long_files']})")
-    parser.add_argument("--decode-timeout", type=float, default=predict["decode_timeout"], metavar="SECONDS",
+    parser.add_argument("--decode-timeout", type=common.positive_float, default=predict["decode_timeout"],
+                        metavar="SECONDS",
                         help=f"a file a decoding worker spends longer on fails (default {predict['decode_timeout']:g})")
-    parser.add_argument("--batch-size", type=int, default=tagger["batch_size"],
+    parser.add_argument("--batch-size", type=common.positive_int, default=tagger["batch_size"],
                         help=f"windows per network call (default {tagger['batch_size']})")
-    parser.add_argument("--workers", type=int, default=tagger["workers"],
+    parser.add_argument("--workers", type=common.workers, default=tagger["workers"],
                         help="decoding processes (default: one per two CPUs, at most 4; 0 decodes in this process)")
     parser.add_argument("--backend", choices=BACKENDS, default=tagger["backend"],
                         help="auto (default): onnxruntime if installed, else mindspore graph mode")
-    parser.add_argument("--threads", type=int, default=tagger["threads"],
+    parser.add_argument("--threads", type=common.threads, default=tagger["threads"],
                         help="onnxruntime threads (default: all CPUs)")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=predict["progress"],
                         help="progress bar (default: when stderr is a terminal)")
@@ -86,16 +88,19 @@ def _check_plot(args) -> None:
     if args.plot.lower().endswith(".png"):
         from ..audio.sources import find_audio
 
+        check_output_file("--plot", args.plot)
         if len(find_audio(args.paths)) > 1:
             raise SettingError(f"--plot {args.plot}: one PNG for several files; name a folder instead")
     else:
+        check_output_folder("--plot", args.plot, parents=True)
         os.makedirs(args.plot, exist_ok=True)
 
 
 def add_arguments(parser) -> None:
     add_inference_options(parser)
-    parser.add_argument("--top-k", type=int, default=5, help="tags listed per file (default 5; 0: all)")
-    parser.add_argument("--threshold", type=float, default=None, metavar="P",
+    parser.add_argument("--top-k", type=common.non_negative_int, default=5,
+                        help="tags listed per file (default 5; 0: all)")
+    parser.add_argument("--threshold", type=common.probability, default=None, metavar="P",
                         help="list only tags with probability >= P")
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format (default table)")
     parser.add_argument("--output", "-o", default=None, metavar="FILE",
@@ -111,6 +116,7 @@ def run(args) -> int:
     split_address(args)
     if args.ray is not None:
         return run_ray(args, "tag")
+    check_output_file("--output", args.output)
     _check_plot(args)
     start = time.perf_counter()
     with open_tagger(args) as tagger:

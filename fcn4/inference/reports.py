@@ -8,7 +8,7 @@ import csv
 import json
 
 from ..base.errors import SettingError
-from .tagger import Prediction
+from .tagger import Prediction, check_top
 
 __all__ = ["FORMATS", "TagWriter"]
 
@@ -38,6 +38,7 @@ class TagWriter:
                  per_window: bool = False):
         if fmt not in FORMATS:
             raise SettingError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+        check_top(top_k, threshold)
         self.handle, self.fmt, self.labels = handle, fmt, tuple(labels)
         self.top_k, self.threshold, self.per_window = top_k, threshold, per_window
         self.counts = {"files": 0, "tagged": 0, "failed": 0}

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import weakref
 from collections import deque
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio.decoding import DecodeJob, DecodePool, default_workers, plan
+from ..audio.decoding import LONG_FILES, WINDOW_MODES, DecodeJob, DecodePool, default_workers, plan
 from ..audio.frontend import DEFAULT_FRONT_END, FrontEnd
 from ..audio.sources import find_audio
 from ..base.errors import SettingError
@@ -81,6 +82,7 @@ class Prediction:
 
     def top(self, k: int = 5, threshold: float | None = None) -> list[tuple[str, float]]:
         """The ``k`` most probable tags (``k=0``: all), keeping only those >= ``threshold``."""
+        check_top(k, threshold)
         if not self.ok:
             return []
         ranked = top_k(self.probabilities, self.labels, k if k > 0 else len(self.labels))
@@ -169,7 +171,14 @@ class Tagger:
 
     def _setup(self, open_weights, workers, backend, batch_size, threads):
         """Start the decoding workers, then (while they start) open the weights and the backend."""
-        from .backends import make_backend
+        from .backends import BACKENDS, make_backend
+
+        # Checked before any process, network or onnxruntime session sees them.
+        _whole("batch_size", batch_size, 1)
+        _whole("workers", workers, 0, none=True)
+        _whole("threads", threads, 1, none=True)
+        if backend not in BACKENDS:
+            raise SettingError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
 
         pool = DecodePool(default_workers() if workers is None else workers)
         try:
@@ -254,8 +263,22 @@ class Tagger:
         """
         if aggregate not in AGGREGATES:
             raise SettingError(f"aggregate must be one of {', '.join(AGGREGATES)}, got {aggregate!r}")
+        if window not in WINDOW_MODES:
+            raise SettingError(f"window must be one of {', '.join(WINDOW_MODES)}, got {window!r}")
+        if long_files not in LONG_FILES:
+            raise SettingError(f"long_files must be one of {', '.join(LONG_FILES)}, got {long_files!r}")
+        _number("hop_seconds", hop_seconds, 0, low_open=True)
+        _number("min_seconds", min_seconds, 0)
+        _number("max_hours", max_hours, 0, low_open=True)
+        _number("decode_timeout", decode_timeout, 0, low_open=True)
         minimum = self.min_seconds if min_seconds is None else float(min_seconds)
         limit = None if max_hours is None else float(max_hours) * 3600
+        # The settings are checked above, at the call; the work starts when the caller iterates.
+        return self._predict(paths, window, hop_seconds, aggregate, minimum, limit, long_files, decode_timeout,
+                             embeddings, progress)
+
+    def _predict(self, paths, window, hop_seconds, aggregate, minimum, limit, long_files, decode_timeout,
+                 embeddings, progress):
         sources = find_audio(paths)
         parts_of: deque[int] = deque()  # jobs per readable file, known once its jobs are planned
 
@@ -374,6 +397,31 @@ class _Pending:
             return Prediction(self.path, labels, self.error, aggregate=aggregate)
         return Prediction(self.path, labels, None, self.starts, np.stack(self.probabilities),
                           np.stack(self.features) if embeddings else None, aggregate, self.note)
+
+
+def check_top(k, threshold=None) -> None:
+    """Refuse a ``k`` that is not a whole number >= 0, or a ``threshold`` that is not a number
+    (:class:`~fcn4.SettingError`)."""
+    _whole("k (top_k)", k, 0)
+    _number("threshold", threshold, None)
+
+
+def _whole(name: str, value, low: int, none: bool = False) -> None:
+    if value is None and none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise SettingError(f"{name} must be a whole number >= {low}{' or None' if none else ''}, got {value!r}")
+
+
+def _number(name: str, value, low: float | None, low_open: bool = False) -> None:
+    """None, or a finite number >= ``low`` (> ``low`` with ``low_open``); else a SettingError."""
+    if value is None:
+        return
+    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating)) \
+        and math.isfinite(value) and (low is None or (value > low if low_open else value >= low))
+    if not ok:
+        bound = "" if low is None else f" {'>' if low_open else '>='} {low:g}"
+        raise SettingError(f"{name} must be a finite number{bound} or None, got {value!r}")
 
 
 def _open_weights(weights, labels=None):

@@ -8,6 +8,7 @@ import mindspore as ms
 import numpy as np
 import pytest
 
+import fcn4
 import fcn4.audio.decoding
 import fcn4.inference.backends
 import fcn4.inference.reports
@@ -374,9 +375,30 @@ def test_bad_arguments_are_refused_before_any_work(checkpoint, music, tmp_path, 
     args = [music[1]["one"], "--weights", checkpoint, "--workers", "0"]
     assert main(["embed", *args, "--output", str(tmp_path / "emb.txt")]) == 2
     assert main(["tag", *args, "--labels", "gtzan_genres"]) == 2
-    assert main(["tag", *args, "--window", "track", "--hop", "0"]) == 2
+    with pytest.raises(SystemExit) as stop:  # refused by the parser
+        main(["tag", *args, "--window", "track", "--hop", "0"])
     err = capsys.readouterr().err
-    assert "FILE.npz" in err and "10 labels for a network with 50 outputs" in err and "hop_seconds" in err
+    assert "FILE.npz" in err and "10 labels for a network with 50 outputs" in err
+    assert stop.value.code == 2 and "argument --hop: takes a number > 0, got '0'" in err
+
+
+def test_the_taggers_settings_are_refused_before_any_process_or_network(checkpoint):
+    for bad in ({"batch_size": 0}, {"batch_size": 2.0}, {"threads": 0}, {"workers": -1}, {"backend": "tpu"}):
+        with pytest.raises(fcn4.SettingError):
+            Tagger("/nonexistent.ckpt", **bad)  # the settings are checked before the weights are looked at
+
+
+def test_predict_refuses_bad_settings_at_the_call(tagger, music):
+    _, files = music
+    for bad in ({"decode_timeout": 0}, {"hop_seconds": -1.0}, {"min_seconds": float("nan")}, {"max_hours": 0},
+                {"window": "all"}, {"long_files": "cut"}):
+        with pytest.raises(fcn4.SettingError):
+            tagger.predict([files["one"]], **bad)  # no iteration needed
+    prediction = tagger.tag([files["one"]])[0]
+    assert len(prediction.top(0)) == len(tagger.labels)
+    for k in (-3, 1.5):
+        with pytest.raises(fcn4.SettingError, match="top_k"):
+            prediction.top(k)
 
 
 def test_embed_writes_an_npz_that_loads_without_pickle(checkpoint, mixed_folder, tmp_path, capsys):
