@@ -147,6 +147,10 @@ def read_native(name) -> tuple[np.ndarray, int, str]:
     return samples, rate, decoder
 
 
+#: libsndfile's frame count for a file whose header gives no length.
+_SF_COUNT_MAX = 2 ** 63 - 1
+
+
 class _NotMine(Exception):
     """This decoder cannot read the file (the next one is tried)."""
 
@@ -162,6 +166,11 @@ class _SoundfileAudio(NativeAudio):
             self._file = soundfile.SoundFile(os.fsencode(name))
         except soundfile.SoundFileRuntimeError as exc:
             raise _NotMine(str(exc).splitlines()[0]) from exc
+        if self._file.frames >= _SF_COUNT_MAX:
+            # No length in the header (a FLAC written to a pipe has 0 there): soundfile's reads fail
+            # at the end of such a file (its seek past the last sample), FFmpeg's do not.
+            self._file.close()
+            raise _NotMine("the header gives no length")
         self.rate, self.channels, self.frames = self._file.samplerate, self._file.channels, self._file.frames
         self._counted = None  # MP3: the samples a decode gives (count_frames)
 
@@ -254,6 +263,9 @@ class _PyAVAudio(NativeAudio):
             self.close()
             raise _NotMine("no audio stream")
         self._stream = stream = self._container.streams.audio[0]
+        if stream.codec_context is None:  # FFmpeg has no decoder for it (a WAV of format 0, say)
+            self.close()
+            raise _NotMine("FFmpeg has no decoder for its audio codec")
         self.rate = stream.codec_context.sample_rate or stream.rate
         self.channels = stream.codec_context.channels  # 0 (none declared) is refused by open_native
         if stream.duration and stream.time_base:
@@ -330,5 +342,6 @@ class _AudioreadAudio(NativeAudio):
 
 
 def _said(exc: Exception) -> str:
-    text = str(exc).strip()
+    strerror = getattr(exc, "strerror", None)  # FFmpeg's words, without its errno and function name
+    text = (strerror if isinstance(strerror, str) and strerror.strip() else str(exc)).strip()
     return text.splitlines()[0] if text else type(exc).__name__

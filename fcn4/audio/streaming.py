@@ -12,8 +12,11 @@ The numbers are the zoo recipe's (the whole file decoded, averaged over channels
   only about one window of samples is held. A range of windows starts its reading at a margin
   before its first window, so long files are cut into ranges that worker processes share.
 
-A header's length is used only to plan; what the data holds decides (a span that comes back
-short means the header lied: the clip is then taken the slow, exact way).
+The centre is placed by the length a decode gives (:meth:`~fcn4.audio.decoders.NativeAudio.count_frames`:
+the header's count only where it is exact, as in wav and flac; MP3 and FFmpeg's formats are counted
+by decoding, in flat memory), and the windows end where the data ends. A header's length is used
+only to plan ranges of windows (:func:`probe`); a span that comes back short (a cut wav whose header
+promises more) is taken the slow, exact way.
 """
 from __future__ import annotations
 
@@ -50,7 +53,8 @@ def _mono(block: np.ndarray) -> np.ndarray:
 
 
 def probe(path, sample_rate: int) -> Span:
-    """The length the file declares (cheap: no samples decoded); ``frames`` None when it declares none."""
+    """The length the file declares (cheap: no samples decoded, so an estimate for MP3 without a Xing
+    frame count); ``frames`` None when it declares none. For planning only."""
     with open_native(path) as audio:
         frames = audio.frames
         return Span(audio.rate, frames, None if frames is None else _out_length(frames, audio.rate, sample_rate))

@@ -16,7 +16,7 @@ from fcn4 import AudioError, FrontEnd
 
 FE = FrontEnd()
 #: Field of the canonical 44-byte WAV header: (offset, struct format).
-FIELDS = {"channels": (22, "<H"), "rate": (24, "<I"), "byte_rate": (28, "<I"), "block_align": (32, "<H"),
+FIELDS = {"format": (20, "<H"), "channels": (22, "<H"), "rate": (24, "<I"), "byte_rate": (28, "<I"), "block_align": (32, "<H"),
           "bits": (34, "<H"), "riff_size": (4, "<I"), "data_size": (40, "<I")}
 INTERNAL = ("NoneType", "division by zero", "object has no attribute", "Traceback", "not subscriptable",
             "index out of", "unsupported operand")
