@@ -266,7 +266,8 @@ class DecodePool:
             while in_flight:
                 expired = self._workers.wait(in_flight)
                 if expired is not None:
-                    self._cut(in_flight, expired)
+                    if self._workers.kill(expired[1]):  # (False: it finished after all)
+                        self._cut(in_flight, expired)
                     continue
                 job, _, future = in_flight.popleft()
                 try:
@@ -287,9 +288,9 @@ class DecodePool:
                 future.cancel()
 
     def _cut(self, in_flight: deque, expired: list) -> None:
-        """Kill the worker running the job in ``expired`` (an entry of ``in_flight``), report the
-        job as timed out, restart the workers and resubmit the jobs in flight that lost theirs."""
-        self._workers.kill(expired[1])
+        """After the worker running the job in ``expired`` (an entry of ``in_flight``) was killed:
+        report that job as timed out, restart the workers and resubmit the jobs in flight that
+        lost theirs."""
         self._workers.close()
         self._workers = _Workers(self._context, self.workers)
         for entry in in_flight:
@@ -337,12 +338,20 @@ _POLL_SECONDS = 0.05
 
 class _Workers:
     """A process pool whose workers say, on a queue, when they start each job (a token, their pid
-    and the time): the parent measures each job's time-out from then and can kill its process."""
+    and the time) and when they have finished decoding it: the parent measures each job's time-out
+    from its start and can kill the process still decoding it.
+
+    A worker says it finished, and the parent kills, each holding the pool's lock: so a worker is
+    never killed while it sends a result (the executor's thread would wait for the rest of that
+    message for ever), and a job that finished in time is never reported as timed out.
+    """
 
     def __init__(self, context, workers: int):
-        self._queue = context.SimpleQueue()  # a fresh one for each pool: a killed writer cannot jam it
+        # A fresh queue and lock for each pool: a worker terminated while holding them jams only
+        # the pool that is being replaced.
+        self._queue, self._lock = context.SimpleQueue(), context.Lock()
         self.executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_start,
-                                            initargs=(self._queue,))
+                                            initargs=(self._queue, self._lock))
         self._tokens = itertools.count()
         self._running: dict[int, tuple[int, float]] = {}  # token -> (pid, when it started)
         # Start the workers now, while the caller loads its network.
@@ -361,7 +370,10 @@ class _Workers:
         try:
             while not self._queue.empty():
                 token, pid, start = self._queue.get()
-                self._running[token] = (pid, start)
+                if start is None:  # finished: its result is on its way
+                    self._running.pop(token, None)
+                else:
+                    self._running[token] = (pid, start)
         except (OSError, EOFError):  # the queue went with a closed pool
             pass
 
@@ -390,29 +402,44 @@ class _Workers:
             if done:
                 return None
 
-    def kill(self, token: int) -> None:
-        pid = self._running.get(token, (None,))[0]
-        process = self.executor._processes.get(pid) if pid is not None and self.executor._processes else None
-        processes = [process] if process is not None else list((self.executor._processes or {}).values())
-        for process in processes:  # (not found: all of them, whose jobs are run again anyway)
+    def kill(self, token: int) -> bool:
+        """Kill the process decoding the job ``token``; False if it finished decoding it first, or
+        its process is gone already (a crash, which the executor reports)."""
+        with self._lock:
+            self._drain()
+            if token not in self._running:
+                return False
+            pid = self._running.pop(token)[0]
+            process = (self.executor._processes or {}).get(pid)
+            if process is None:
+                return False
             process.kill()
-        for process in processes:
-            process.join(5)
+        process.join(5)
+        return True
 
     def close(self) -> None:
-        # Waiting costs a few tens of ms: at most one file per worker. Terminating the workers
-        # instead can cut one while it sends a result, and the executor's thread then waits
-        # for the rest of that message forever, which hangs the interpreter's exit.
+        """Stop the workers: those still decoding a file are killed (under the lock, so never
+        while one sends a result); the others finish what they send."""
+        with self._lock:
+            self._drain()
+            for pid, _ in self._running.values():
+                process = (self.executor._processes or {}).get(pid)
+                if process is not None:
+                    process.kill()
+            self._running.clear()
+        # Terminating the other workers instead could cut one while it sends a result, and the
+        # executor's thread would then wait for the rest of that message forever, which hangs the
+        # interpreter's exit. Waiting for them costs a few tens of ms.
         self.executor.shutdown(wait=True, cancel_futures=True)
         self._queue.close()
 
 
-_STARTS = None  # in a worker: the queue on which it says when it starts a job
+_STARTS = _LOCK = None  # in a worker: the queue on which it says when it starts and ends a job, its lock
 
 
-def _worker_start(starts=None) -> None:
-    global _STARTS
-    _STARTS = starts
+def _worker_start(starts=None, lock=None) -> None:
+    global _STARTS, _LOCK
+    _STARTS, _LOCK = starts, lock
     # Ctrl-C is the parent's to handle; a worker killed mid-file would only add tracebacks.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _exit_with_parent()
@@ -426,9 +453,13 @@ def _worker_start(starts=None) -> None:
 
 def _reported(token: int, job: DecodeJob) -> Decoded:
     """:func:`_attempt` in a worker, after saying on the pool's queue that it started."""
-    if _STARTS is not None:
-        _STARTS.put((token, os.getpid(), time.monotonic()))
-    return _attempt(job)
+    if _STARTS is None:
+        return _attempt(job)
+    _STARTS.put((token, os.getpid(), time.monotonic()))
+    result = _attempt(job)
+    with _LOCK:  # not while the parent kills: it then sees this, and lets the result come
+        _STARTS.put((token, os.getpid(), None))
+    return result
 
 
 def _exit_with_parent(every: float = 1.0) -> None:
@@ -468,9 +499,9 @@ def _isolated(job: DecodeJob, context) -> Decoded:
     workers = _Workers(context, 1)
     try:
         entry = [job, *workers.submit(job)]
-        if workers.wait(deque([entry])) is not None:
-            workers.kill(entry[1])
-            return _timed_out(job)
+        while workers.wait(deque([entry])) is not None:
+            if workers.kill(entry[1]):
+                return _timed_out(job)
         try:
             return entry[2].result()
         except BrokenProcessPool:
