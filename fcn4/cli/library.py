@@ -71,6 +71,7 @@ def run_ray(args, command: str) -> int:
         rows_per_part=args.rows_per_part, progress=args.progress, log=lambda line: log_line(f"fcn4 {command}: {line}"))
     print(f"fcn4 {command}: {result.listed} input(s): {result.skipped} already in the store, {result.tagged} "
           f"{'embedded' if command == 'embed' else 'tagged'}, {result.failed} failed (a row each, with the reason); "
-          f"{result.parts} part(s) written to {result.store} ({result.seconds:.1f} s, of which Ray's start "
-          f"{result.startup_seconds:.1f} s)", file=sys.stderr)
+          f"{result.parts} part(s) written to {result.store} ({result.seconds:.1f} s, "
+          + (f"of which Ray's start {result.startup_seconds:.1f} s)" if result.ray_started
+             else "nothing left to do: Ray not started)"), file=sys.stderr)
     return SOME_FAILED if result.failed else 0

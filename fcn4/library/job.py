@@ -1,8 +1,9 @@
 """Tag or embed a music library on Ray Data, locally or on a cluster, into a resumable Parquet store.
 
-The driver lists the inputs into a Parquet listing (flat memory, any number of paths) and checks
-the weights once: the tagger's verified, cached ONNX export. Ray then runs, streaming and with
-backpressure:
+The driver checks the weights once (the tagger's verified, cached ONNX export) and lists the inputs
+into a Parquet listing (flat memory, any number of paths), looking each one up in the store until
+the first that needs work: a rerun with nothing left to do ends there, without starting Ray.
+Ray then runs, streaming and with backpressure:
 
 1. planning tasks: each file's size and modification time (a file the store holds is skipped),
    and a long track's ranges of windows;
@@ -14,6 +15,9 @@ backpressure:
 The driver gathers each file's results and writes them in parts that are complete or absent, so
 a killed job loses at most its last unwritten part: a rerun goes on from there. Ray retries the
 tasks and restarts the actors of a worker or node that dies; each file enters the store once.
+
+A Ray this package starts on this machine (no address given) listens and connects on 127.0.0.1
+only, and asks every process that joins it for a token of its own (see :func:`local_ray`).
 """
 from __future__ import annotations
 
@@ -30,6 +34,7 @@ import numpy as np
 
 from ..audio.decoding import DecodeJob, plan
 from ..base.errors import FCN4Error, SettingError
+from ..base.files import folder_inside, refuse_link, writing_into
 from ..hub.weights import DEFAULT_UID
 from ..inference.tagger import DECODE_TIMEOUT, MAX_HOURS
 from ..model.labels import top_k
@@ -38,7 +43,8 @@ from .inputs import is_remote, iter_inputs, local_copy, stat_file
 from .keys import KeySet, file_key, path_bytes
 from .store import Store, StoreSettings, check_folder
 
-__all__ = ["tag_library", "embed_library", "LibraryResult", "LibraryJobError", "ROWS_PER_PART", "PART_SECONDS"]
+__all__ = ["tag_library", "embed_library", "LibraryResult", "LibraryJobError", "ROWS_PER_PART", "PART_SECONDS",
+           "local_ray", "loopback_ray_environment"]
 
 #: Files per part of the store; a part is also written every :data:`PART_SECONDS`.
 ROWS_PER_PART = 1000
@@ -58,7 +64,7 @@ class LibraryJobError(FCN4Error, RuntimeError):
 class LibraryResult:
     """What a library job did: files listed, skipped as already stored, tagged, failed; parts written;
     seconds in all, until Ray was up (weights checked, inputs listed), and until the first file's
-    result (and the last's) came back."""
+    result (and the last's) came back; whether Ray was started (not when every input was stored)."""
     store: Path
     listed: int
     skipped: int
@@ -70,6 +76,7 @@ class LibraryResult:
     first_result_seconds: float | None = None
     last_result_seconds: float | None = None
     first_results: int = 0
+    ray_started: bool = True
 
     @property
     def files_per_second(self) -> float | None:
@@ -102,8 +109,10 @@ def tag_library(paths, store, *, weights=DEFAULT_UID, labels=None, embeddings: b
     store : path
         The output folder (created; a rerun into it goes on where the last run stopped).
     address : str, optional
-        None: a Ray on this machine's CPUs; ``auto``: the running cluster; else its address.
-        If Ray is already initialised in this process, that Ray is used.
+        None: a Ray of this job's own on this machine's CPUs, on 127.0.0.1 only and with a token
+        (:func:`local_ray`); ``auto``: the running cluster; else its address. If Ray is already
+        initialised in this process, that Ray is used. Ray is not started when every input is in the
+        store already.
     actors : int, optional
         Network actors (default: one per two CPUs of the cluster); each holds half a CPU in Ray's books.
     threads : int, optional
@@ -130,6 +139,7 @@ def tag_library(paths, store, *, weights=DEFAULT_UID, labels=None, embeddings: b
     log = log or (lambda line: None)
     start = time.perf_counter()
     store_dir = check_folder(store)  # before the weights are checked and the folder locked
+    _import_onnxruntime_quietly()
     with Tagger(weights, backend="onnxruntime", batch_size=batch_size, workers=0, labels=labels) as tagger:
         minimum = tagger.min_seconds if min_seconds is None else float(min_seconds)
         settings = StoreSettings(
@@ -147,18 +157,39 @@ def tag_library(paths, store, *, weights=DEFAULT_UID, labels=None, embeddings: b
     with exclusive_folder(store_dir, "library job"):
         target = Store.open_for(store_dir, settings)
         done = target.done_keys(retry_failed=retry_failed)
-        listing, listed = _write_listing(paths, store_dir / _LISTING)
+        listing, listed, work = _write_listing(paths, folder_inside(store_dir, _LISTING), KeySet.from_sorted(done))
         log(f"{listed} input(s) listed; the store holds {len(done)} file version(s) already")
-        with _ray_session(address) as ray:
-            startup = time.perf_counter() - start
-            try:
+        try:
+            if not work:  # every input is in the store, unchanged: no Ray to start
+                log("nothing to do: every input is in the store already")
+                seconds = time.perf_counter() - start
+                return LibraryResult(store_dir, listed, listed, 0, 0, 0, seconds, 0.0, ray_started=False)
+            with _ray_session(address) as ray:
+                startup = time.perf_counter() - start
                 result = _run(ray, listing, target, settings, job, network, model, done, actors, rows_per_part,
                               part_seconds, progress, listed, log, start)
-            finally:
-                with contextlib.suppress(OSError):
-                    listing.unlink()
+        finally:
+            with contextlib.suppress(OSError):
+                listing.unlink()
     counts, stamps = result[:4], result[4:]
     return LibraryResult(store_dir, listed, *counts, time.perf_counter() - start, startup, *stamps)
+
+
+def _import_onnxruntime_quietly() -> None:
+    """onnxruntime imported (if it is not yet) with its telemetry off: it reads ``ORT_DISABLE_TELEMETRY``
+    when it loads, and would otherwise look its collector up on the network from the driver."""
+    import sys
+
+    if "onnxruntime" in sys.modules:
+        return
+    saved = os.environ.get("ORT_DISABLE_TELEMETRY")
+    os.environ["ORT_DISABLE_TELEMETRY"] = "1"
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        pass  # the tagger says what to install
+    finally:
+        _set_environment({"ORT_DISABLE_TELEMETRY": saved})
 
 
 @dataclass(frozen=True)
@@ -172,35 +203,52 @@ class _NetworkSpec:
 
 
 # --------------------------------------------------------------------------- the driver
-def _write_listing(paths, folder: Path) -> tuple[Path, int]:
-    """Stream the inputs into a Parquet listing (path bytes, or the reason a path gave nothing)."""
+def _write_listing(paths, folder: Path, done: KeySet) -> tuple[Path, int, bool]:
+    """Stream the inputs into a Parquet listing (path bytes, or the reason a path gave nothing) in
+    ``folder``; (the listing, inputs listed, whether any needs work). Each input is looked up in the
+    store (``done``) as planning would, by path, size and time, until the first one that is not
+    there: from then on the inputs are only listed (Ray's planning tasks look at the rest)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from ..base.files import remove_stray_temporaries
 
-    folder.mkdir(parents=True, exist_ok=True)
-    remove_stray_temporaries(folder)
-    for stale in folder.glob("*.parquet"):  # a killed run's listing: this run lists again
-        stale.unlink()
+    refuse_link(folder, "the store's listing folder")
+    with writing_into(folder):
+        remove_stray_temporaries(folder)
+        for stale in folder.glob("*.parquet"):  # a killed run's listing: this run lists again (a link: itself)
+            stale.unlink()
     schema = pa.schema([("path", pa.binary()), ("error", pa.string())])
-    target = folder / f"listing-{os.getpid()}.parquet"
-    count, chunk = 0, ([], [])
-    with pq.ParquetWriter(target, schema) as writer:
+    target = refuse_link(folder / f"listing-{os.getpid()}.parquet", "the store's listing")
+    count, chunk, work = 0, ([], []), False
+    with writing_into(folder), pq.ParquetWriter(target, schema) as writer:
         def flush():
             writer.write_table(pa.table({"path": chunk[0], "error": chunk[1]}, schema=schema))
             chunk[0].clear()
             chunk[1].clear()
 
         for source in iter_inputs(paths):
-            chunk[0].append(path_bytes(source.path))
+            raw = path_bytes(source.path)
+            chunk[0].append(raw)
             chunk[1].append(source.error)
             count += 1
+            work = work or _needs_work(raw, source.error, done)
             if len(chunk[0]) >= 65536:
                 flush()
         if chunk[0] or not count:
             flush()
-    return target, count
+    return target, count, work
+
+
+def _needs_work(raw: bytes, error: str | None, done: KeySet) -> bool:
+    """Whether the input ``raw`` is missing from the store ``done`` (its key as :func:`_plan_batch` makes it)."""
+    size = mtime = -1
+    if not error:
+        try:
+            size, mtime = stat_file(os.fsdecode(raw))
+        except (OSError, ValueError):
+            pass  # planning makes it a row with its reason
+    return file_key(raw, size, mtime) not in done
 
 
 @contextlib.contextmanager
@@ -217,19 +265,97 @@ def _ray_session(address: str | None):
             yield ray
             return
         options = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
-        try:
-            if address is None:  # this machine only: listening on 127.0.0.1, no address to work out
-                ray.init(num_cpus=cpu_count(), _node_ip_address="127.0.0.1", **options)
-            else:
-                ray.init(address=address, **options)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            where = "a local Ray" if address is None else f"the Ray cluster at {address!r}"
-            hint = ("start one with `ray start --head` (then --ray auto), or pass its address"
-                    if address is not None else "see the lines above")
-            raise LibraryJobError(f"could not start or join {where}: {str(exc).splitlines()[0]}; {hint}") from None
-        try:
+        with contextlib.ExitStack() as stack:
+            try:
+                if address is None:  # this machine only: 127.0.0.1 and a token, nothing reachable from outside
+                    stack.enter_context(local_ray(num_cpus=cpu_count(), **options))
+                else:
+                    ray.init(address=address, **options)
+                    stack.callback(ray.shutdown)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                where = "a local Ray" if address is None else f"the Ray cluster at {address!r}"
+                hint = ("start one with `ray start --head` (then --ray auto), or pass its address"
+                        if address is not None else "see the lines above")
+                raise LibraryJobError(f"could not start or join {where}: {str(exc).splitlines()[0]}; {hint}") from None
             yield ray
-        finally:
+
+
+#: What :func:`loopback_ray_environment` sets for the Ray processes this package starts on this machine.
+#: ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` is Ray's own switch for a single-machine Ray: with it the
+#: node's address stays 127.0.0.1 (else Ray swaps a loopback address for the machine's outward one,
+#: and its servers listen there, reachable from the network) for the driver, the GCS, the raylets,
+#: and every worker they start (they inherit it). ``RAY_AUTH_MODE=token`` with a token made for the
+#: session: a process that joins must present it (none is written to ``~/.ray``).
+#: Ray's dashboard process asks cloud metadata servers which cloud it runs on (169.254.169.254 and a
+#: DNS look-up of metadata.google.internal) even with usage statistics off: plain-HTTP requests are
+#: sent to a closed port of 127.0.0.1 instead (HTTPS, and loopback addresses, are left alone).
+#: onnxruntime's telemetry looks its collector up from every process that imports it: off.
+_LOOPBACK_ONLY = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": None,
+                  "RAY_USAGE_STATS_ENABLED": "0", "http_proxy": "http://127.0.0.1:9",
+                  "HTTP_PROXY": "http://127.0.0.1:9", "no_proxy": "127.0.0.1,localhost,::1",
+                  "NO_PROXY": "127.0.0.1,localhost,::1", "ORT_DISABLE_TELEMETRY": "1"}
+_SESSION_TOKEN: list[str] = []
+
+
+@contextlib.contextmanager
+def loopback_ray_environment():
+    """Within: a Ray started in this process (``ray.init()`` without an address, or
+    :class:`ray.cluster_utils.Cluster`) and everything it starts stays on 127.0.0.1 and wants a token.
+
+    The variables are set only for the duration (the processes Ray starts meanwhile keep them) and
+    restored after, with Ray's view of them in this process; a Ray cluster joined by its address
+    later is not affected. Ray must not be running in this process when this is entered or left.
+    """
+    import secrets
+
+    import ray._private.ray_constants as constants
+
+    if not _SESSION_TOKEN:  # one per process: Ray's token loader in this process keeps what it read
+        _SESSION_TOKEN.append(secrets.token_hex(32))
+    wanted = {**_LOOPBACK_ONLY, "RAY_AUTH_TOKEN": _SESSION_TOKEN[0]}
+    saved = {name: os.environ.get(name) for name in wanted}
+    cluster = constants.ENABLE_RAY_CLUSTER  # read when Ray was imported: set for this process too
+    try:
+        _set_environment(wanted)
+        constants.ENABLE_RAY_CLUSTER = False
+        _reload_ray_auth()
+        yield
+    finally:
+        constants.ENABLE_RAY_CLUSTER = cluster
+        _set_environment(saved)
+        _reload_ray_auth()
+
+
+def _set_environment(values: dict) -> None:
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+def _reload_ray_auth() -> None:
+    """Ray's settings in this process read again from the environment (the authentication mode and
+    token are read once and kept)."""
+    try:
+        from ray._raylet import AuthenticationTokenLoader, Config
+    except ImportError:  # a Ray without token authentication (before 2.52): nothing kept to read again
+        return
+    Config.initialize("")
+    AuthenticationTokenLoader.instance().reset_cache()
+
+
+@contextlib.contextmanager
+def local_ray(**options):
+    """``ray.init(**options)`` of a Ray on this machine alone, within :func:`loopback_ray_environment`;
+    shut down on leaving. Every Ray this package, its tests and its benchmarks start comes from here."""
+    import ray
+
+    with loopback_ray_environment():
+        try:
+            ray.init(_node_ip_address="127.0.0.1", **options)
+            yield ray
+        finally:  # also what a failed start left running
             ray.shutdown()
 
 

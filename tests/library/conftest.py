@@ -1,6 +1,8 @@
 """A library to tag: synthesised files of every format and length, corrupt ones among them; a small
-network's checkpoint; Ray on this machine (127.0.0.1, 2 CPUs) shared by a module's tests."""
+network's checkpoint; Ray on this machine (127.0.0.1 only, with a token, 2 CPUs) shared by a module's
+tests; a watch on the sockets of a process tree."""
 import os
+import threading
 
 import mindspore as ms
 import pytest
@@ -40,11 +42,73 @@ def checkpoint(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def local_ray():
-    """Ray on this machine for a module's tests (tag_library uses a Ray already started)."""
-    import ray
+    """Ray on this machine for a module's tests (tag_library uses a Ray already started), started as
+    the job starts its own: listening and connecting on 127.0.0.1 only."""
+    from fcn4.library.job import local_ray
 
-    ray.init(num_cpus=2, _node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(p for p in (os.path.dirname(os.path.dirname(
-                 os.path.abspath(__file__))), os.environ.get("PYTHONPATH", "")) if p)}})
-    yield ray
-    ray.shutdown()
+    tests = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.pathsep.join(p for p in (tests, os.environ.get("PYTHONPATH", "")) if p)
+    with local_ray(num_cpus=2, include_dashboard=False, log_to_driver=False,
+                   runtime_env={"env_vars": {"PYTHONPATH": path}}) as ray:
+        yield ray
+
+
+#: Addresses a socket of a Ray on this machine may have at either end.
+LOOPBACK = frozenset({"127.0.0.1", "::1", "::ffff:127.0.0.1"})
+
+
+class SocketWatch:
+    """Samples, on a thread, every TCP and UDP socket of a process and all its descendants (psutil)
+    until stopped: ``outside`` collects those with an address that is not loopback at either end
+    (a server listening on every interface has ``0.0.0.0`` or ``::``), ``seen`` counts all."""
+
+    def __init__(self, pid: int, every: float = 0.1):
+        self.pid, self.every = pid, every
+        self.outside: set = set()
+        self.seen: set = set()
+        self.samples = 0
+        self.processes: set = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _sample(self):
+        import psutil
+
+        try:
+            root = psutil.Process(self.pid)
+            tree = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return
+        for process in tree:
+            try:
+                sockets = process.net_connections(kind="inet")
+                name = process.name()
+            except psutil.Error:  # gone in between
+                continue
+            self.processes.add((process.pid, name))
+            for s in sockets:
+                entry = (process.pid, name, s.status, tuple(s.laddr), tuple(s.raddr) if s.raddr else ())
+                self.seen.add(entry)
+                if any(a and a[0] not in LOOPBACK for a in (s.laddr, s.raddr)):
+                    self.outside.add(entry)
+
+    def _watch(self):
+        while not self._stop.is_set():
+            self._sample()
+            self.samples += 1
+            self._stop.wait(self.every)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+@pytest.fixture(scope="session")
+def watch_sockets():
+    """``watch_sockets(pid)``: a :class:`SocketWatch` of that process tree, to use as a context manager."""
+    pytest.importorskip("psutil")
+    return SocketWatch

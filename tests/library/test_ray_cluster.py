@@ -1,38 +1,44 @@
-"""A two-node Ray cluster on 127.0.0.1: a worker node killed mid-job, and the job still ends with
-every input in the store exactly once."""
+"""A two-node Ray cluster on 127.0.0.1 only (token required), a worker node killed mid-job, and the job
+still ends with every input in the store exactly once; no process of the cluster has a socket off
+the loopback."""
 import os
 import threading
 import time
 
 import pytest
 
-from fcn4.library.job import tag_library
+from fcn4.library.job import loopback_ray_environment, tag_library
 from fcn4.library.store import Store
 
 pytestmark = pytest.mark.slow  # two Ray nodes: processes
 
 
 @pytest.fixture
-def cluster(monkeypatch):
+def cluster():
     import ray
-    import ray._private.services
     from ray.cluster_utils import Cluster
 
-    # Every node and the driver on 127.0.0.1: Ray would otherwise look up this machine's outward address.
-    monkeypatch.setattr(ray._private.services, "node_ip_address_from_perspective", lambda *a, **k: "127.0.0.1")
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "node_ip_address": "127.0.0.1",
-                                                            "include_dashboard": False})
-    worker = cluster.add_node(num_cpus=2, node_ip_address="127.0.0.1")
-    ray.init(address=cluster.address, log_to_driver=False, _node_ip_address="127.0.0.1")
-    try:
-        yield cluster, worker
-    finally:
-        ray.shutdown()
-        cluster.shutdown()
+    # Every node and the driver on 127.0.0.1 with the session's token, as the job's own local Ray.
+    with loopback_ray_environment():
+        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "node_ip_address": "127.0.0.1",
+                                                                "include_dashboard": False})
+        try:
+            worker = cluster.add_node(num_cpus=2, node_ip_address="127.0.0.1")
+            ray.init(address=cluster.address, log_to_driver=False, _node_ip_address="127.0.0.1")
+            try:
+                yield cluster, worker
+            finally:
+                ray.shutdown()
+        finally:
+            cluster.shutdown()
 
 
-def test_a_worker_node_killed_mid_job_loses_and_doubles_nothing(music, checkpoint, tmp_path, cluster):
+def test_a_worker_node_killed_mid_job_loses_and_doubles_nothing(music, checkpoint, tmp_path, cluster,
+                                                                watch_sockets):
+    import ray
+
     cluster, worker = cluster
+    assert {node["NodeManagerAddress"] for node in ray.nodes()} == {"127.0.0.1"}
     root, files = music
     library = tmp_path / "many"
     library.mkdir()
@@ -48,14 +54,17 @@ def test_a_worker_node_killed_mid_job_loses_and_doubles_nothing(music, checkpoin
             outcome["error"] = exc
 
     runner = threading.Thread(target=job)
-    runner.start()
-    deadline = time.monotonic() + 240
-    while not list(store.glob("part-*.parquet")) and runner.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    working = runner.is_alive() and len(list(store.glob("part-*.parquet"))) < 24
-    cluster.remove_node(worker, allow_graceful=False)  # the node dies with what it held
-    runner.join(timeout=400)
+    with watch_sockets(os.getpid()) as watch:  # this process, both nodes' daemons, all their workers
+        runner.start()
+        deadline = time.monotonic() + 240
+        while not list(store.glob("part-*.parquet")) and runner.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        working = runner.is_alive() and len(list(store.glob("part-*.parquet"))) < 24
+        cluster.remove_node(worker, allow_graceful=False)  # the node dies with what it held
+        runner.join(timeout=400)
     assert working, "the node was killed while the job worked"
+    assert sum(name == "raylet" for _, name in watch.processes) == 2 and watch.samples >= 10
+    assert not watch.outside, sorted(watch.outside)[:20]
     assert not runner.is_alive() and "error" not in outcome, outcome.get("error")
     result = outcome["result"]
     table = Store(store).table(["path", "status"], latest=False)

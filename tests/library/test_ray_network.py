@@ -1,0 +1,111 @@
+"""A Ray this package starts on this machine is reachable from nowhere else: every socket of the job's
+process tree (driver, GCS, raylet, workers) is on 127.0.0.1, and a process without the session's token
+cannot join. A rerun with nothing left to do ends without starting Ray."""
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from fcn4.library.job import _LOOPBACK_ONLY, local_ray, loopback_ray_environment, tag_library
+
+pytestmark = pytest.mark.slow  # Ray starts processes
+
+_RAY_VARIABLES = (*_LOOPBACK_ONLY, "RAY_AUTH_TOKEN")
+
+
+def _cli(*args):
+    return [sys.executable, "-m", "fcn4", *args, "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def watched_job(music, checkpoint, tmp_path_factory, watch_sockets):
+    """`fcn4 embed --ray` on a local Ray, run as a process whose whole tree's sockets are watched."""
+    root, _ = music
+    store = tmp_path_factory.mktemp("watched") / "store"
+    env = {k: v for k, v in os.environ.items() if k not in _RAY_VARIABLES}
+    job = subprocess.Popen(_cli("embed", "--ray", str(root), "-o", str(store), "--weights", checkpoint),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    with watch_sockets(job.pid, every=0.05) as watch:
+        out, err = job.communicate(timeout=400)
+    return store, watch, job.returncode, err
+
+
+def test_a_local_job_listens_and_connects_on_127_0_0_1_only(watched_job):
+    store, watch, returncode, err = watched_job
+    assert returncode == 1 and "7 embedded, 3 failed" in err, err[-3000:]  # three of the files are bad
+    names = {name for _, name in watch.processes}
+    assert {"gcs_server", "raylet"} <= names, names  # the watch saw Ray's processes ...
+    assert any(status == "LISTEN" for _, _, status, _, _ in watch.seen)  # ... and their servers
+    assert sum(1 for *_, remote in watch.seen if remote) >= 10, watch.seen  # ... and their connections
+    assert watch.samples >= 20
+    assert not watch.outside, sorted(watch.outside)[:20]
+
+
+def test_a_rerun_with_nothing_to_do_ends_in_seconds_without_starting_ray(watched_job, music, checkpoint,
+                                                                         monkeypatch):
+    import fcn4.library.job
+
+    store, *_ = watched_job
+    root, _ = music
+    took = time.perf_counter()
+    again = subprocess.run(_cli("embed", "--ray", str(root), "-o", str(store), "--weights", checkpoint),
+                           capture_output=True, text=True, timeout=120)
+    took = time.perf_counter() - took
+    assert "10 input(s): 10 already in the store, 0 embedded, 0 failed" in again.stderr, again.stderr[-3000:]
+    assert "nothing left to do: Ray not started" in again.stderr
+    assert took < 10, took  # the whole command, interpreter and weights included (about 2 s here)
+
+    def no_ray(*args, **kwargs):
+        raise AssertionError("Ray was started with nothing to do")
+
+    monkeypatch.setattr(fcn4.library.job, "_ray_session", no_ray)
+    result = fcn4.library.job.embed_library([root], store, weights=checkpoint)
+    assert (result.listed, result.skipped, result.tagged, result.failed, result.parts) == (10, 10, 0, 0, 0)
+    assert result.seconds < 3 and not result.ray_started, result
+    import ray
+
+    assert not ray.is_initialized()
+    assert not list((store / "_listing").iterdir())  # the listing does not outlive the job
+
+
+def test_a_changed_file_is_work_again(watched_job, music, checkpoint, tmp_path):
+    """The driver's look-up stops at the first input the store lacks: here the last one listed."""
+    import shutil
+
+    store, *_ = watched_job
+    root, files = music
+    copy = tmp_path / "store"
+    shutil.copytree(store, copy)
+    late = tmp_path / "zz.wav"
+    shutil.copy(files["one.wav"], late)
+    result = tag_library([root, late], copy, weights=checkpoint, embeddings=True)
+    assert (result.listed, result.skipped, result.tagged) == (11, 10, 1)
+
+
+def test_a_local_ray_wants_its_token_and_leaves_the_environment_as_it_was(tmp_path):
+    import ray
+    import ray._private.ray_constants as constants
+
+    before = {k: os.environ.get(k) for k in _RAY_VARIABLES}, constants.ENABLE_RAY_CLUSTER
+    with local_ray(num_cpus=1, include_dashboard=False, log_to_driver=False) as started:
+        address = started.get_runtime_context().gcs_address
+        token = os.environ["RAY_AUTH_TOKEN"]
+        assert address.startswith("127.0.0.1:") and not constants.ENABLE_RAY_CLUSTER
+        join = ("import ray, sys; ray.init(address=sys.argv[1], log_to_driver=False); "
+                "print(ray.get(ray.remote(lambda: 'joined').remote()))")
+        bare = {k: v for k, v in os.environ.items() if k not in _RAY_VARIABLES}
+        bare.update(HOME=str(tmp_path),  # no ~/.ray/auth_token to fall back on
+                    RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")  # the joining driver on 127.0.0.1 too
+        outsider = subprocess.run([sys.executable, "-c", join, address], capture_output=True, text=True,
+                                  timeout=120, env=bare)
+        assert outsider.returncode != 0 and "joined" not in outsider.stdout
+        assert "auth" in outsider.stderr.lower(), outsider.stderr[-2000:]
+        member = subprocess.run([sys.executable, "-c", join, address], capture_output=True, text=True,
+                                timeout=120, env={**bare, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token})
+        assert member.stdout.strip().endswith("joined"), member.stderr[-2000:]
+    assert not ray.is_initialized()
+    assert ({k: os.environ.get(k) for k in _RAY_VARIABLES}, constants.ENABLE_RAY_CLUSTER) == before
+    with loopback_ray_environment():  # the same token for the process's next local Ray
+        assert os.environ["RAY_AUTH_TOKEN"] == token
