@@ -5,13 +5,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from .common import non_negative_int, positive_float, seed
+
 HELP = "run one synthesised clip through the front end and FCN-4"
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--seconds", type=float, default=30.0, help="length of the clip (default 30)")
-    parser.add_argument("--top-k", type=int, default=5, help="tags to print (default 5)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the clip and the weights")
+    parser.add_argument("--seconds", type=positive_float, default=30.0, help="length of the clip (default 30)")
+    parser.add_argument("--top-k", type=non_negative_int, default=5, help="tags to print (default 5)")
+    parser.add_argument("--seed", type=seed, default=0, help="seed of the clip and the weights")
 
 
 def run(args) -> int:

@@ -8,7 +8,7 @@ import re
 import sys
 
 from ..base.errors import SettingError
-from .common import SOME_FAILED, defaults
+from .common import SOME_FAILED, defaults, positive_int, whole_number
 
 #: ``--ray`` values that are addresses (else the value was a path given after the flag).
 _ADDRESS = re.compile(r"^(local|auto|(ray://)?[\w.-]+:\d+)$")
@@ -16,6 +16,7 @@ _ADDRESS = re.compile(r"^(local|auto|(ray://)?[\w.-]+:\d+)$")
 
 def add_ray_options(parser) -> None:
     from ..library.job import tag_library
+    from ..library.store import MAX_PART_ROWS
 
     job = defaults(tag_library)
     group = parser.add_argument_group("on Ray Data (pip install 'fcn4-mindspore[ray]')")
@@ -23,11 +24,11 @@ def add_ray_options(parser) -> None:
                        help="run on Ray Data into a Parquet store folder (-o): no ADDRESS, a Ray on this "
                             "machine's CPUs; 'auto', the running cluster; or its address. Inputs may also be "
                             "globs, manifests (.txt, .csv, .parquet lists of paths) and URIs pyarrow reads (s3://)")
-    group.add_argument("--actors", type=int, default=job["actors"],
+    group.add_argument("--actors", type=positive_int, default=job["actors"],
                        help="with --ray: network actors (default: one per two CPUs of the cluster)")
     group.add_argument("--retry-failed", action="store_true",
                        help="with --ray: try again the files the store holds as failed")
-    group.add_argument("--rows-per-part", type=int, default=job["rows_per_part"],
+    group.add_argument("--rows-per-part", type=whole_number(1, MAX_PART_ROWS), default=job["rows_per_part"],
                        help=f"with --ray: files per Parquet part of the store (default {job['rows_per_part']}; "
                             f"a part is also written every {job['part_seconds']:g} s)")
 
@@ -60,6 +61,7 @@ def check_ray(args, command: str) -> None:
 def run_ray(args, command: str) -> int:
     from ..base.progress import log_line
     from ..library.job import tag_library
+    from ..library.store import MAX_PART_ROWS
 
     check_ray(args, command)
     result = tag_library(

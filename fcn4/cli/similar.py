@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import sys
 
-from .common import defaults, output
+from .common import check_output_file, defaults, output, positive_int
 
 HELP = "the tracks of an embedding store most similar to an audio file (cosine, faiss)"
 
@@ -16,7 +16,7 @@ def add_arguments(parser) -> None:
                         help="an audio file (one the store holds uses its stored embedding)")
     parser.add_argument("--store", required=True, metavar="FOLDER",
                         help="a store written by `fcn4 embed --ray -o FOLDER`")
-    parser.add_argument("-k", type=int, default=defaults(similar)["k"], help="how many tracks (default 10)")
+    parser.add_argument("-k", type=positive_int, default=defaults(similar)["k"], help="how many tracks (default 10)")
     parser.add_argument("--exact", action="store_true",
                         help=f"search every vector (default: exact below {EXACT_UP_TO:,} embeddings, "
                              "else a cached IVF index)")
@@ -27,6 +27,8 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from ..library.similarity import similar
 
+    if args.output is not None:
+        check_output_file("--output", args.output)
     found = similar(args.query, args.store, args.k, exact=True if args.exact else None)
     if not found:  # said, never an empty answer alone
         print(f"fcn4 similar: the store {args.store} holds no other track to compare {args.query} with",

@@ -315,6 +315,9 @@ def _difference(got, want) -> float:
 
 
 def _onnxruntime():
+    # onnxruntime reads ORT_DISABLE_TELEMETRY when it loads; left on, every process that imports it
+    # looks its telemetry collector up on the network. Off unless the user chose otherwise.
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
     try:
         import onnxruntime
     except ImportError as exc:

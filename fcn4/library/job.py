@@ -41,7 +41,7 @@ from ..model.labels import top_k
 from .extra import require
 from .inputs import is_remote, iter_inputs, local_copy, stat_file
 from .keys import KeySet, file_key, path_bytes
-from .store import Store, StoreSettings, check_folder
+from .store import MAX_PART_ROWS, Store, StoreSettings, check_folder
 
 __all__ = ["tag_library", "embed_library", "LibraryResult", "LibraryJobError", "ROWS_PER_PART", "PART_SECONDS",
            "local_ray", "loopback_ray_environment"]
@@ -130,16 +130,17 @@ def tag_library(paths, store, *, weights=DEFAULT_UID, labels=None, embeddings: b
 
     if aggregate not in AGGREGATES:
         raise SettingError(f"aggregate must be one of {', '.join(AGGREGATES)}, got {aggregate!r}")
-    for name, value in (("rows_per_part", rows_per_part), ("top_k", top_k)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "rows_per_part" else 0):
-            raise SettingError(f"{name} must be a whole number >= {1 if name == 'rows_per_part' else 0}, got {value!r}")
+    for name, value, low, high in (("rows_per_part", rows_per_part, 1, MAX_PART_ROWS), ("top_k", top_k, 0, None)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low or (high and value > high):
+            # (a part over MAX_PART_ROWS is one the store's own readers would refuse)
+            raise SettingError(f"{name} must be a whole number from {low}{f' to {high:,}' if high else ' up'}, "
+                               f"got {value!r}")
     if actors is not None and (isinstance(actors, bool) or not isinstance(actors, int) or actors < 1):
         raise SettingError(f"actors must be a whole number >= 1, got {actors!r}")
     require("ray", "pyarrow")
     log = log or (lambda line: None)
     start = time.perf_counter()
     store_dir = check_folder(store)  # before the weights are checked and the folder locked
-    _import_onnxruntime_quietly()
     with Tagger(weights, backend="onnxruntime", batch_size=batch_size, workers=0, labels=labels) as tagger:
         minimum = tagger.min_seconds if min_seconds is None else float(min_seconds)
         settings = StoreSettings(
@@ -147,7 +148,7 @@ def tag_library(paths, store, *, weights=DEFAULT_UID, labels=None, embeddings: b
             front_end=dataclasses.asdict(tagger.front_end), features=tagger.backend.info.num_features, window=window,
             hop_seconds=hop_seconds, aggregate=aggregate, min_seconds=minimum, max_hours=max_hours,
             long_files=long_files, embeddings=bool(embeddings), top_k=top_k)
-        model = tagger.backend.path.read_bytes()
+        model = tagger.backend.model_bytes()  # the checked export's bytes, checked again as they are read
         network = _NetworkSpec(hashlib.sha256(model).hexdigest(), batch_size,
                                (1, tagger.front_end.n_mels, tagger.front_end.n_frames),
                                dataclasses.asdict(tagger.backend.info), threads, bool(embeddings))
@@ -173,23 +174,6 @@ def tag_library(paths, store, *, weights=DEFAULT_UID, labels=None, embeddings: b
                 listing.unlink()
     counts, stamps = result[:4], result[4:]
     return LibraryResult(store_dir, listed, *counts, time.perf_counter() - start, startup, *stamps)
-
-
-def _import_onnxruntime_quietly() -> None:
-    """onnxruntime imported (if it is not yet) with its telemetry off: it reads ``ORT_DISABLE_TELEMETRY``
-    when it loads, and would otherwise look its collector up on the network from the driver."""
-    import sys
-
-    if "onnxruntime" in sys.modules:
-        return
-    saved = os.environ.get("ORT_DISABLE_TELEMETRY")
-    os.environ["ORT_DISABLE_TELEMETRY"] = "1"
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        pass  # the tagger says what to install
-    finally:
-        _set_environment({"ORT_DISABLE_TELEMETRY": saved})
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Every numeric flag of tag, embed, export, evaluate, train, prepare and info is checked while the
+"""Every numeric flag of every fcn4 command is checked while the
 command line is parsed, and every output path before any work: a bad value gives exit 2 and one
 line naming the flag."""
 import argparse
@@ -36,11 +36,15 @@ FLAGS = [
         ("--seed", INT, 0, 2 ** 32 - 1, False), ("--workers", INT, 0, 1024, False),
         ("--shard-size", INT, 1, None, False), ("--min-seconds", FLOAT, 0, None, False)]],
     (["info"], "--frames", INT, 1, None, False),
+    (["tag", "x.wav", "--ray", "-o", "s"], "--actors", INT, 1, None, False),
+    (["embed", "x.wav", "--ray", "-o", "s"], "--rows-per-part", INT, 1, 1_000_000, False),
+    (["similar", "q.wav", "--store", "s"], "-k", INT, 1, None, False),
+    (["demo"], "--seconds", FLOAT, 0, None, True),
+    (["demo"], "--top-k", INT, 0, None, False),
+    (["demo"], "--seed", INT, 0, 2 ** 32 - 1, False),
     (["info"], "--num-classes", INT, 1, None, False),
 ]
-#: The Ray options tag and embed take from fcn4/cli/library.py, checked there.
-RAY_FLAGS = ("actors", "rows_per_part")
-OWN = ("tag", "embed", "export", "evaluate", "train", "prepare", "fetch", "info")
+OWN = ("demo", "tag", "embed", "similar", "export", "evaluate", "train", "prepare", "fetch", "info")
 
 
 @pytest.fixture(scope="module")
@@ -105,8 +109,6 @@ def test_no_numeric_flag_of_these_commands_is_left_unchecked(parser):
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
     for name in OWN:
         for action in commands[name]._actions:
-            if action.dest in RAY_FLAGS:
-                continue
             assert action.type not in (int, float), f"fcn4 {name} {action.option_strings}: an unchecked number"
 
 
