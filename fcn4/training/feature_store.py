@@ -56,14 +56,15 @@ def write_shard(folder, name: str, records: Iterable[Mapping], schema: Mapping, 
             _write_shard(folder, name, partial, records, schema)
     except RuntimeError as exc:  # MindRecord's C++ writer says only "failed", never why
         if _free_bytes(folder) < _LOW_SPACE:
+            shutil.rmtree(partial, ignore_errors=True)  # the space it held is given back at once
             error = StorageError(f"cannot write into {folder}: no space is left on its device (MindRecord: "
                                  f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); free space "
                                  "there, or choose another --out, and run the same prepare again to finish")
             error.errno = 28
             raise error from exc
         raise
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)
+    # (a shard cut by a kill or an interrupt stays under its hidden name: the next run removes it)
+    shutil.rmtree(partial, ignore_errors=True)
     write_text_atomic(folder / f"{name}.json", json.dumps(dict(sidecar)) + "\n")
 
 
