@@ -53,6 +53,8 @@ class NativeAudio:
     rate: int
     channels: int
     frames: int | None = None
+    #: Whether ``frames`` is what a decode gives (False: the header's estimate, or None).
+    exact_header = False
 
     def blocks(self, size: int = BLOCK):
         """``[channels, n]`` float32 blocks from the first sample to the last."""
@@ -180,6 +182,10 @@ class _SoundfileAudio(NativeAudio):
     @property
     def _mpeg(self) -> bool:
         return self._file.format in ("MP3", "MPEG")
+
+    @property
+    def exact_header(self) -> bool:
+        return not self._mpeg
 
     def count_frames(self) -> int:
         """The samples a read gives: the header's count where it is exact (wav, flac, ogg, aiff ...);
@@ -335,6 +341,7 @@ class _AudioreadAudio(NativeAudio):
             raise _NotMine(f"{type(exc).__name__}: {str(exc).strip()}".rstrip(": ")) from exc
         self._samples = np.atleast_2d(y)
         self.rate, self.channels, self.frames = rate, self._samples.shape[0], self._samples.shape[1]
+        self.exact_header = True  # counted: it is all decoded
 
     def blocks(self, size=BLOCK):
         for start in range(0, self._samples.shape[1], size):

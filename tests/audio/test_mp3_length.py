@@ -150,3 +150,13 @@ def test_a_flac_with_no_length_in_its_header_is_read_by_ffmpeg(tmp_path):
     centre, seconds = FE.centre(path)
     np.testing.assert_allclose(centre, FE.fit(want), atol=1e-5)
     assert seconds == pytest.approx(40.0, abs=1e-3) and len(list(FE.stream(path))) == 2
+
+
+def test_probe_says_when_its_length_is_an_estimate(tmp_path):
+    from fcn4.audio.streaming import probe
+    from fcn4.audio.synth import write_audio
+
+    y = _music(30.0, 22050)
+    mp3 = write_mp3(tmp_path / "song.mp3", y, 22050, 80, xing=False)
+    wav = write_audio(tmp_path / "song.wav", y, 22050)
+    assert not probe(mp3, 12000).exact and probe(wav, 12000).exact
