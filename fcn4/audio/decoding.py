@@ -105,9 +105,10 @@ def plan(path: str, job: DecodeJob) -> list[DecodeJob]:
     if span.frames is None:
         return [job]
     seconds = span.frames / job.front_end.sample_rate
-    job = dataclasses.replace(job, declared_seconds=seconds)
-    if job.max_seconds is not None and seconds > job.max_seconds and job.long_files == "refuse":
-        return [job]  # refused by the job, with the reason, before it decodes anything
+    if span.exact:  # an estimate (MP3) plans ranges, but never refuses a file: its data decides
+        job = dataclasses.replace(job, declared_seconds=seconds)
+        if job.max_seconds is not None and seconds > job.max_seconds and job.long_files == "refuse":
+            return [job]  # refused by the job, with the reason, before it decodes anything
     frames = span.frames if job.max_seconds is None else min(span.frames, int(job.max_seconds * job.front_end.sample_rate))
     count = max(1, -(-frames // job.hop))
     ranges = list(range(0, count, WINDOWS_PER_JOB))

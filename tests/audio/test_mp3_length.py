@@ -160,3 +160,20 @@ def test_probe_says_when_its_length_is_an_estimate(tmp_path):
     mp3 = write_mp3(tmp_path / "song.mp3", y, 22050, 80, xing=False)
     wav = write_audio(tmp_path / "song.wav", y, 22050)
     assert not probe(mp3, 12000).exact and probe(wav, 12000).exact
+
+
+def test_a_file_is_never_refused_by_a_length_its_header_only_guesses(tmp_path):
+    """--max-hours refuses by what the data holds: an MP3 header that guesses long plans ranges,
+    and the file under the limit is decoded, not refused by the guess."""
+    from fcn4.audio.decoding import DecodeJob, decode, plan
+
+    # Quiet first frames take few bits: a header guessed from the first frame's rate runs long.
+    y = np.concatenate([np.zeros(10 * 16000, np.float32), _music(30.0, 16000)])
+    path = write_mp3(tmp_path / "song.mp3", y, 16000, quality=2, xing=False)
+    declared, decoded = _declared_and_decoded(path)
+    assert declared > 1.3 * decoded  # the header's guess runs far past the data
+    limit = (decoded + declared) / 2 / 16000  # between what it holds and what it claims
+    jobs = plan(path, DecodeJob(path, FE, window="track", max_seconds=limit, min_seconds=0.0))
+    assert all(job.declared_seconds is None for job in jobs)
+    windows = [decode(job)[0] for job in jobs]
+    assert sum(len(w.starts) for w in windows) == 2
