@@ -100,6 +100,7 @@ def download_file(url: str, target, sha256: str | None = None, *, timeout=(10.0,
     expected = sha256.lower() if sha256 else None
     show = show_progress(progress)
     import requests  # here: a cached checkpoint never pays for importing it
+    import urllib3
 
     http = session or requests.Session()
     cap = limit("download_bytes") if size is None else min(int(size), limit("download_bytes"))
@@ -131,7 +132,9 @@ def download_file(url: str, target, sha256: str | None = None, *, timeout=(10.0,
                         raise DownloadError(url, "the server answered a plain request with a partial "
                                                  "body (HTTP 206)")
                     with open(tmp, mode) as handle, progress_bar(total, target.name, "B", show, initial=received, unit_scale=True, unit_divisor=1024) as bar:
-                        for chunk in response.iter_content(CHUNK_SIZE):
+                        # The raw bytes, never decompressed: a server that sends a gzip body anyway
+                        # cannot inflate it past the counts (its bytes then fail the sha256).
+                        for chunk in response.raw.stream(CHUNK_SIZE, decode_content=False):
                             if received + len(chunk) > allowed:
                                 if total is not None and allowed == total:
                                     raise DownloadError(url, f"the server sent more than the {total:,} bytes it "
@@ -147,8 +150,8 @@ def download_file(url: str, target, sha256: str | None = None, *, timeout=(10.0,
                     if size is not None and received < size:
                         last_error = f"connection closed after {received:,} of the file's {size:,} bytes"
                         continue
-            except (requests.ConnectionError, requests.Timeout,
-                    requests.exceptions.ChunkedEncodingError) as exc:
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+                    urllib3.exceptions.HTTPError) as exc:  # (the raw stream raises urllib3's own)
                 last_error, retry = _describe(exc, received)
                 if not retry:
                     raise DownloadError(url, f"{last_error}; connect, or place the file by hand at {target}") from exc

@@ -1,5 +1,7 @@
 """A download never takes more bytes than announced or allowed: a server that never stops sending is
 cut off at the limit (FCN4_LIMIT_DOWNLOAD_BYTES), nothing is kept, and the error says how to raise it."""
+import gzip
+import hashlib
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -8,6 +10,8 @@ import pytest
 from fcn4.hub.download import DownloadError, download_file
 
 FAST = dict(timeout=(2.0, 2.0), backoff=0.01, retries=1)
+#: 64 MiB of zeros, gzipped (about 64 KB).
+BOMB = gzip.compress(b"\0" * (64 << 20), compresslevel=9)
 #: What the endless server ever sends to one client, whatever happens (the test's own bound).
 HARD_CAP = 64 << 20
 
@@ -28,6 +32,12 @@ class Hostile:
 
             def do_GET(self):
                 self.send_response(200)
+                if self.path == "/gzip":  # 64 MiB of zeros in 64 KB: a body that inflates 1000-fold
+                    self.send_header("Content-Encoding", "gzip")
+                    self.send_header("Content-Length", str(len(BOMB)))
+                    self.end_headers()
+                    self.wfile.write(BOMB)
+                    return
                 if self.path == "/huge":
                     self.send_header("Content-Length", str(10 << 30))
                 elif self.path == "/liar":
@@ -115,3 +125,11 @@ def test_a_full_disk_during_a_download_names_the_folder(hostile, tmp_path, monke
         download_file(hostile.url("/exact"), tmp_path / "w.bin", **FAST)
     assert str(tmp_path) in str(info.value) and "No space left" in str(info.value)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_gzip_body_is_taken_as_its_bytes_never_inflated(hostile, tmp_path, monkeypatch):
+    """A server may send a compressed body unasked: the bytes counted, limited, hashed and kept are
+    the ones on the wire, so a small bomb can neither inflate past the limit nor pass for the file."""
+    monkeypatch.setenv("FCN4_LIMIT_DOWNLOAD_BYTES", str(1 << 20))  # far below the inflated 64 MiB
+    target = download_file(hostile.url("/gzip"), tmp_path / "w.ckpt", hashlib.sha256(BOMB).hexdigest(), **FAST)
+    assert target.read_bytes() == BOMB
