@@ -14,8 +14,8 @@ $(STAMP): setup.cfg pyproject.toml
 demo: $(STAMP)  ## fine-tune FCN-4 end to end on a synthetic GTZAN-layout corpus, offline; tag two clips
 	$(BIN)/python -m finetune.demo
 
-test: $(STAMP)  ## the test suite (CI runs this)
-	$(BIN)/python -m pytest
+test: $(STAMP)  ## the test suite (CI runs this), on two workers: much of it waits on processes
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 bench: $(STAMP)  ## performance figures; targets live here, never in tests
 	$(BIN)/python -m benchmarks

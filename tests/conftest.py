@@ -71,3 +71,11 @@ def small_args():
 def melgrams():
     """A batch of two random log-mel-like inputs, 96 mels x 200 frames."""
     return ms.Tensor(np.random.default_rng(1).normal(-20, 10, (2, 1, 96, 200)).astype(np.float32))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (``-n 2 --dist loadgroup``), the library's tests run on one worker: they
+    share its synthesised music and checkpoint, and one Ray at a time is what 2 cores hold."""
+    for item in items:
+        if "tests/library/" in item.nodeid or item.nodeid.startswith("library/"):
+            item.add_marker(pytest.mark.xdist_group("library"))

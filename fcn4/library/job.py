@@ -337,7 +337,9 @@ def local_ray(**options):
 
     with loopback_ray_environment():
         try:
-            ray.init(_node_ip_address="127.0.0.1", **options)
+            # address="local": a new Ray of its own, always. Without it ray.init() joins the last Ray
+            # `ray start` began on this machine (/tmp/ray/ray_current_cluster), token or not.
+            ray.init(address="local", _node_ip_address="127.0.0.1", **options)
             yield ray
         finally:  # also what a failed start left running
             ray.shutdown()

@@ -84,10 +84,13 @@ def test_a_changed_file_is_work_again(watched_job, music, checkpoint, tmp_path):
     assert (result.listed, result.skipped, result.tagged) == (11, 10, 1)
 
 
-def test_a_local_ray_wants_its_token_and_leaves_the_environment_as_it_was(tmp_path):
+def test_a_local_ray_wants_its_token_and_leaves_the_environment_as_it_was(tmp_path, monkeypatch):
     import ray
     import ray._private.ray_constants as constants
 
+    # A Ray found on this machine (RAY_ADDRESS, or the last `ray start`) is never joined: a local job
+    # starts a Ray of its own, on loopback with its token (this address would refuse the connection).
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:1")
     before = {k: os.environ.get(k) for k in _RAY_VARIABLES}, constants.ENABLE_RAY_CLUSTER
     with local_ray(num_cpus=1, include_dashboard=False, log_to_driver=False) as started:
         address = started.get_runtime_context().gcs_address
