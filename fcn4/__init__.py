@@ -52,7 +52,7 @@ _aliases.install()
 
 def _submodule(name):
     """``fcn4.<wing>`` and the old flat module names (``fcn4.weights``, ...) as attributes."""
-    if name in WINGS or name in _aliases.OLD_MODULES:
+    if name in WINGS or name == "errors" or name in _aliases.OLD_MODULES:
         return _importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'fcn4' has no attribute {name!r}")
 

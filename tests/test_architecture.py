@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Each wing may import itself and the wings listed before it.
 RANK = {wing: rank for rank, wing in enumerate(fcn4.WINGS)}
 #: The package's facade (lazy exports, old paths): it may point anywhere.
-FACADE = {"fcn4/__init__.py", "fcn4/__main__.py", "fcn4/_aliases.py"}
+FACADE = {"fcn4/__init__.py", "fcn4/__main__.py", "fcn4/_aliases.py", "fcn4/_compat.py", "fcn4/errors.py"}
 OUTSIDE = ("finetune", "hubconf", "mindspore_hub_conf")
 
 

@@ -19,25 +19,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..base.errors import FCN4Error, SettingError
+from ..base.errors import FCN4Error, SettingError, AudioError
 from ..base.limits import check_range
 
 __all__ = ["FrontEnd", "Windows", "AudioError", "DEFAULT_FRONT_END"]
-
-
-class AudioError(FCN4Error):
-    """An audio file could not be used: missing, empty, unreadable or not audio.
-
-    ``path`` is the file at fault and ``reason`` says why.
-    """
-
-    def __init__(self, path, reason: str):
-        self.path = os.fspath(path)
-        self.reason = reason
-        super().__init__(
-            f"cannot use audio file '{self.path}': {reason}. Pass a readable audio file "
-            "(wav, flac, ogg, mp3, m4a, opus, wma, or anything else libsndfile or FFmpeg decodes); "
-            "if it plays elsewhere, re-encode it, e.g. `ffmpeg -i IN OUT.wav`")
 
 
 class Windows(NamedTuple):

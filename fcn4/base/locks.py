@@ -11,13 +11,9 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import FCN4Error
+from .errors import FCN4Error, FolderBusy
 
 __all__ = ["FolderBusy", "exclusive_folder", "waiting_lock"]
-
-
-class FolderBusy(FCN4Error):
-    """Another process is writing into the folder; the message names the folder and that process."""
 
 
 @contextlib.contextmanager

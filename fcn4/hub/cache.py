@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..base.errors import FCN4Error
+from ..base.errors import FCN4Error, WeightsUnavailable
 from ..base.files import (folder_inside, refuse_link, remove_stray_temporaries, replace_durably, temporary_beside,
                           write_text_atomic)
 from ..base.locks import waiting_lock
@@ -46,20 +46,6 @@ def get_hub_dir() -> str:
     """The cache root: :func:`set_hub_dir`'s, else ``$FCN4_HUB_DIR``, else ``~/.mscache``."""
     root = _hub_dir or os.environ.get(HUB_DIR_ENV) or _DEFAULT_HUB_DIR
     return os.path.abspath(os.path.expanduser(root))
-
-
-class WeightsUnavailable(FCN4Error, RuntimeError):
-    """No verified checkpoint on disk and none could be downloaded; says where to put one."""
-
-    def __init__(self, spec: WeightsSpec, target: Path, reason: str, rejected=()):
-        self.spec, self.target, self.rejected = spec, Path(target), tuple(rejected)
-        lines = [f"the checkpoint of {spec.uid} is not available: {reason}",
-                 f"  url:    {spec.url}",
-                 f"  sha256: {spec.sha256}",
-                 f"  download it by hand and place it at: {target}",
-                 "  (it is verified against the sha256 before use)"]
-        lines += [f"  {path} is on disk but its sha256 differs, so it was not loaded" for path in self.rejected]
-        super().__init__("\n".join(lines))
 
 
 def verify_file(path, sha256: str) -> bool:

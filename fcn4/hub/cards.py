@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from ..base.errors import FCN4Error
+from ..base.errors import FCN4Error, CardError
 from ..base.files import write_text_atomic
 from ..base.lazy import lazy_exports
 from ..base.limits import limit, limit_hint
@@ -40,16 +40,6 @@ class CardProblem:
 
     def __str__(self) -> str:
         return f"{self.path}: {self.field}: {self.message}"
-
-
-class CardError(FCN4Error, ValueError):
-    """A card cannot be used; ``problems`` lists every reason, each naming file and field."""
-
-    def __init__(self, path, problems):
-        self.path = str(path)
-        self.problems = tuple(problems)
-        lines = "\n".join(f"  - {p.field}: {p.message}" for p in self.problems)
-        super().__init__(f"card '{self.path}' has {len(self.problems)} problem(s):\n{lines}")
 
 
 @dataclass(frozen=True)

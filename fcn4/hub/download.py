@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ..base.errors import FCN4Error
+from ..base.errors import FCN4Error, DownloadError, IntegrityError
 from ..base.files import replace_durably, temporary_beside
 from ..base.limits import limit, limit_hint
 from ..base.progress import progress_bar, show_progress
@@ -22,25 +22,6 @@ __all__ = ["DownloadError", "IntegrityError", "download_file", "sha256_file", "C
 
 CHUNK_SIZE = 1 << 20
 _RETRY_STATUS = (408, 425, 429, 500, 502, 503, 504)
-
-
-class DownloadError(FCN4Error, RuntimeError):
-    """A download failed; the message names the URL and the reason, and no file was kept."""
-
-    def __init__(self, url: str, reason: str):
-        self.url = url
-        super().__init__(f"download of {url} failed: {reason}")
-
-
-class IntegrityError(DownloadError):
-    """The downloaded bytes do not have the expected sha256."""
-
-    def __init__(self, url: str, expected: str, actual: str, size: int):
-        self.expected, self.actual = expected, actual
-        super().__init__(url, (
-            f"INTEGRITY ERROR: {size:,} bytes arrived with sha256 {actual}, expected {expected}; "
-            "the file was not kept. The server may hold another version of the file: check the "
-            "card's asset-link and asset-sha256"))
 
 
 def sha256_file(path, chunk_size: int = CHUNK_SIZE) -> str:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..audio.decoding import cpu_count
-from ..base.errors import FCN4Error, SettingError
+from ..base.errors import FCN4Error, SettingError, BackendError
 
 __all__ = ["Backend", "MindSporeBackend", "OnnxBackend", "BackendError", "NetworkInfo", "make_backend",
            "network_digest", "BACKENDS", "TOLERANCE"]
@@ -34,10 +34,6 @@ BACKENDS = ("auto", "onnxruntime", "mindspore")
 #: compared relative to their largest magnitude when it exceeds 1).
 TOLERANCE = 1e-4
 _EXPORT_FORMAT = 2  # bump to invalidate cached exports when the exported graph changes (2: saved optimised)
-
-
-class BackendError(FCN4Error, RuntimeError):
-    """A backend cannot run here: not installed, or an export failed its check."""
 
 
 @dataclass(frozen=True)

@@ -3,16 +3,12 @@ from __future__ import annotations
 
 import importlib.util
 
-from ..base.errors import FCN4Error
+from ..base.errors import FCN4Error, MissingExtra
 
 __all__ = ["MissingExtra", "require", "EXTRA"]
 
 EXTRA = "pip install 'fcn4-mindspore[ray]'"
 _PACKAGES = {"ray": "ray[data]", "pyarrow": "pyarrow", "faiss": "faiss-cpu"}
-
-
-class MissingExtra(FCN4Error, ImportError):
-    """A library job needs a package of the ``[ray]`` extra that is not installed."""
 
 
 def require(*modules: str) -> None:

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..audio.decoding import DecodeJob, plan
-from ..base.errors import FCN4Error, SettingError
+from ..base.errors import FCN4Error, SettingError, LibraryJobError
 from ..base.files import folder_inside, refuse_link, writing_into
 from ..hub.weights import DEFAULT_UID
 from ..inference.tagger import DECODE_TIMEOUT, MAX_HOURS
@@ -54,10 +54,6 @@ PART_SECONDS = 60.0
 _FILES_PER_BLOCK = 16
 _LISTING = "_listing"
 _ACTOR_CPUS = 0.5
-
-
-class LibraryJobError(FCN4Error, RuntimeError):
-    """The Ray job could not run or finish; what it wrote is kept (a rerun goes on from there)."""
 
 
 @dataclass(frozen=True)

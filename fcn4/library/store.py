@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..base.errors import FCN4Error, UnsafePathError
+from ..base.errors import FCN4Error, UnsafePathError, StoreError
 from ..base.files import TEMPORARY, refuse_link, replace_durably, temporary_beside, write_text_atomic, writing_into
 from .extra import require
 from .keys import KeySet
@@ -59,10 +59,6 @@ MAX_LABELS = 100_000
 MAX_TEXT = 4096
 MAX_SETTINGS_BYTES = 16 << 20
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-
-
-class StoreError(FCN4Error, ValueError):
-    """A store that cannot be used: settings that differ from this run's, or a damaged part; named."""
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..base.errors import FCN4Error
+from ..base.errors import FCN4Error, CheckpointError
 from ..base.files import replace_durably
 from ..base.limits import limit, limit_hint
 
@@ -24,14 +24,6 @@ from ..base.limits import limit, limit_hint
 
 __all__ = ["CheckpointError", "LoadReport", "read_checkpoint", "scan_checkpoint", "load_checkpoint", "save_checkpoint",
            "architecture", "assign"]
-
-
-class CheckpointError(FCN4Error, ValueError):
-    """A checkpoint is missing, unreadable, or does not fit the network; the message says how."""
-
-    def __init__(self, source: str, problem: str):
-        self.source = source
-        super().__init__(f"checkpoint '{source}': {problem}")
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..audio.sources import AUDIO_EXTENSIONS
-from ..base.errors import FCN4Error
+from ..base.errors import FCN4Error, DatasetError
 from ..model.labels import load_labels
 
 __all__ = ["Item", "LabelledDataset", "DatasetError", "DATASETS", "SPLITS", "SPLIT_METHODS",
@@ -38,10 +38,6 @@ SPLIT_METHODS = ("filtered", "random")
 #: Default shares of a random split (train, valid, test): those of GTZAN's fault-filtered split.
 RANDOM_FRACTIONS = (0.5, 0.2, 0.3)
 GTZAN_URL = "https://www.kaggle.com/datasets/andradaolteanu/gtzan-dataset-music-genre-classification"
-
-
-class DatasetError(FCN4Error, ValueError):
-    """A data folder that cannot be read as the dataset asked for; says what was expected."""
 
 
 class Item(NamedTuple):

@@ -12,7 +12,7 @@ import json
 import re
 from pathlib import Path
 
-from ..base.errors import FCN4Error
+from ..base.errors import FCN4Error, TrainingError
 from ..base.files import folder_inside, refuse_link, remove_stray_temporaries
 from ..base.locks import exclusive_folder
 from .parallel import SINGLE, World
@@ -21,10 +21,6 @@ __all__ = ["TrainingError", "STATE_FILE", "CHECKPOINTS", "checkpoint_name", "hol
 
 STATE_FILE = "train_state.json"
 CHECKPOINTS = "checkpoints"
-
-
-class TrainingError(FCN4Error, RuntimeError):
-    """A run that cannot start or resume as asked; the message names the file or setting at fault."""
 
 
 def checkpoint_name(epoch: int) -> str:
