@@ -104,3 +104,71 @@ def test_the_checker_finds_an_arrow_pointing_up(path, source, fault):
 ])
 def test_the_checker_accepts_arrows_pointing_down(path, source):
     assert violations(path, source) == []
+
+
+def import_graph() -> dict[str, set[str]]:
+    """fcn4's modules and the fcn4 modules each imports, at any depth (in functions too)."""
+    files = {}
+    for file in sorted((ROOT / "fcn4").rglob("*.py")):
+        module = file.relative_to(ROOT).as_posix()[:-3].replace("/", ".")
+        files[module.removesuffix(".__init__")] = (file, module.endswith(".__init__"))
+    graph = {}
+    for module, (file, is_package) in files.items():
+        targets = set()
+        for _, name in imported_modules(file.read_text("utf-8"), module, is_package):
+            while name and name not in files:  # ``from X import name``: the module X, or X.name if it is one
+                name = name.rpartition(".")[0]
+            if name and name != module:
+                targets.add(name)
+        graph[module] = targets
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected parts of ``graph`` with more than one module (Tarjan's, iterative)."""
+    index, low, stack, on_stack, found, counter = {}, {}, [], set(), [], [0]
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = counter[0]
+        counter[0] += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter[0]
+                    counter[0] += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph.get(child, ())))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                part = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    part.append(member)
+                    if member == node:
+                        break
+                if len(part) > 1:
+                    found.append(sorted(part))
+    return found
+
+
+def test_no_import_circles_among_fcn4_modules():
+    # A circle (even through an import inside a function) means two modules that cannot be read,
+    # tested or moved apart; what both need belongs in a module below them.
+    assert cycles(import_graph()) == []
+
+
+def test_the_circle_finder_finds_a_circle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]

@@ -21,6 +21,8 @@ import warnings
 
 import numpy as np
 
+from ..base.errors import AudioError
+
 __all__ = ["DECODERS", "NativeAudio", "open_native", "read_native"]
 
 #: The decoders, in the order they are tried.
@@ -112,8 +114,6 @@ def open_native(name) -> NativeAudio:
         problem = header_problem(audio.rate, audio.channels, audio.frames)
         if problem:
             audio.close()
-            from .frontend import AudioError
-
             raise AudioError(name, problem)
         return audio
     raise ValueError("; ".join(failures))

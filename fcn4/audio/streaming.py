@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..base.errors import AudioError
 from .decoders import NativeAudio, open_native
 
 __all__ = ["Span", "centre_clip", "stream_windows", "whole_file", "probe"]
@@ -185,7 +186,5 @@ def _resample(y: np.ndarray, rate: int, sample_rate: int, size: int | None = Non
 
 def _checked(y: np.ndarray, path) -> np.ndarray:
     if not np.isfinite(y).all():
-        from .frontend import AudioError
-
         raise AudioError(path, "it holds non-finite samples (NaN or infinity)")
     return y

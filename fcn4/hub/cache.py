@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..base.errors import FCN4Error, WeightsUnavailable
 from ..base.files import (folder_inside, refuse_link, remove_stray_temporaries, replace_durably, temporary_beside,
@@ -21,9 +20,6 @@ from ..base.locks import waiting_lock
 from ..base.progress import log_line
 from .download import DownloadError, download_file, sha256_file
 from .trust import path_inside, uid_parts
-
-if TYPE_CHECKING:  # the spec module imports this one
-    from .weights import WeightsSpec
 
 __all__ = ["WeightsUnavailable", "get_hub_dir", "set_hub_dir", "verify_file", "fetch_verified", "install",
            "HUB_DIR_ENV", "OFFLINE_ENV"]
@@ -71,7 +67,7 @@ def offline_mode() -> bool:
     return os.environ.get(OFFLINE_ENV, "").strip().lower() not in ("", "0", "false", "no")
 
 
-def fetch_verified(spec: WeightsSpec, *, force_reload: bool = False, offline: bool | None = None,
+def fetch_verified(spec: "fcn4.hub.weights.WeightsSpec", *, force_reload: bool = False, offline: bool | None = None,
                    progress: bool | None = None, **download_options) -> Path:
     """The path of a checkpoint matching ``spec.sha256``: found on disk, or downloaded into the cache.
 
@@ -114,7 +110,7 @@ def fetch_verified(spec: WeightsSpec, *, force_reload: bool = False, offline: bo
     return target
 
 
-def install(spec: WeightsSpec, checkpoint, *, sha256: str | None = None) -> Path:
+def install(spec: "fcn4.hub.weights.WeightsSpec", checkpoint, *, sha256: str | None = None) -> Path:
     """Put a local checkpoint, and the card of ``spec``, where the cache is searched.
 
     The checkpoint must match the card's sha256 (pass ``sha256`` if it is already known); it is
@@ -145,7 +141,7 @@ def install(spec: WeightsSpec, checkpoint, *, sha256: str | None = None) -> Path
     return target
 
 
-def _cache_target(spec: WeightsSpec, make: bool = False) -> Path:
+def _cache_target(spec: "fcn4.hub.weights.WeightsSpec", make: bool = False) -> Path:
     """``spec.cache_path``, its folders below the hub dir made, each refused if it is a symbolic link,
     as are the checkpoint, its stamp and its lock: a link there would lead the download, the stamp
     or a deletion out of the hub (the hub dir itself is the user's choice and may be one)."""
