@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DOCS_STAMP := $(VENV)/.installed-docs
 
-.PHONY: demo test bench clean
+.PHONY: demo test docs bench clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,8 +18,15 @@ demo: $(STAMP)  ## fine-tune FCN-4 end to end on a synthetic GTZAN-layout corpus
 test: $(STAMP)  ## the test suite (CI runs this), on two workers: much of it waits on processes
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
+$(DOCS_STAMP): $(STAMP) setup.cfg pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[test,docs]'
+	touch $@
+
+docs: $(DOCS_STAMP)  ## the manual (docs/) as a site in site/; any warning fails the build
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict --site-dir site
+
 bench: $(STAMP)  ## performance figures; targets live here, never in tests
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache
+	rm -rf $(VENV) *.egg-info .pytest_cache site
