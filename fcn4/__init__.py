@@ -23,7 +23,7 @@ what they need; MindSpore loads with the first network).
 import importlib as _importlib
 import os as _os
 
-from . import _aliases
+from .base import compat as _compat
 from .base.lazy import lazy_exports as _lazy_exports
 
 # MindSpore 2.10's oneDNN runs its reference (unvectorised) convolution, over 100x slower,
@@ -47,12 +47,13 @@ _EXPORTS = {
 WINGS = ("base", "model", "audio", "hub", "inference", "library", "training", "cli")
 __all__ = [name for names in _EXPORTS.values() for name in names]
 
-_aliases.install()
+_compat.install()
 
 
 def _submodule(name):
-    """``fcn4.<wing>`` and the old flat module names (``fcn4.weights``, ...) as attributes."""
-    if name in WINGS or name == "errors" or name in _aliases.OLD_MODULES:
+    """``fcn4.<wing>``, ``fcn4.errors`` and the old flat module names (``fcn4.weights``, ..., with a
+    warning from the import hook) as attributes."""
+    if name in WINGS or name == "errors" or name in _compat.OLD_MODULES:
         return _importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'fcn4' has no attribute {name!r}")
 

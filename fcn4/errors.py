@@ -8,12 +8,12 @@ the module that raises it, as before.
 >>> issubclass(AudioError, FCN4Error)
 True
 """
-from .base.errors import (AudioError, BackendError, CardError, CheckpointError, DatasetError, DownloadError,
-                          FCN4DeprecationWarning, FCN4Error, FolderBusy, IntegrityError, LibraryJobError,
-                          MissingExtra, SettingError, StorageError, StoreError, TrainingError, UnsafePathError,
-                          WeightsUnavailable)
+from .base.errors import (AudioError, BackendError, CardError, CheckpointError, ConfigError, DatasetError,
+                          DownloadError, FCN4DeprecationWarning, FCN4Error, FolderBusy, IntegrityError,
+                          LibraryJobError, MissingExtra, RunExistsError, SettingError, StorageError, StoreError,
+                          TrainingError, UnsafePathError, WeightsUnavailable)
 
 __all__ = ["FCN4Error", "SettingError", "UnsafePathError", "StorageError", "FolderBusy", "CheckpointError",
            "AudioError", "CardError", "DownloadError", "IntegrityError", "WeightsUnavailable", "BackendError",
-           "MissingExtra", "LibraryJobError", "StoreError", "DatasetError", "TrainingError",
-           "FCN4DeprecationWarning"]
+           "MissingExtra", "LibraryJobError", "StoreError", "DatasetError", "TrainingError", "ConfigError",
+           "RunExistsError", "FCN4DeprecationWarning"]

@@ -1,4 +1,4 @@
-"""The public surface stays: ``fcn4.X``, the wings, and the 0.1 module paths as aliases."""
+"""The public surface stays: ``fcn4.X`` and the wings (the 0.1 names: tests/test_compat.py)."""
 import importlib
 import subprocess
 import sys
@@ -6,7 +6,6 @@ import sys
 import pytest
 
 import fcn4
-from fcn4._aliases import OLD_MODULES
 
 
 def test_fcn4_names_and_wings_resolve_on_first_use():
@@ -16,29 +15,9 @@ def test_fcn4_names_and_wings_resolve_on_first_use():
         assert importlib.import_module(f"fcn4.{wing}") is getattr(fcn4, wing)
 
 
-@pytest.mark.parametrize("old", sorted(OLD_MODULES))
-def test_every_old_module_path_is_the_module_of_its_new_home(old):
-    new = importlib.import_module(f"fcn4.{OLD_MODULES[old]}")
-    aliased = importlib.import_module(f"fcn4.{old}")
-    if old in ("audio", "hub", "training"):  # now wings: they still export the old module's names
-        public = [n for n in getattr(new, "__all__", ()) if n in ("FrontEnd", "load", "Trainer")]
-        assert all(getattr(aliased, n) is getattr(new, n) for n in public)
-    else:
-        assert aliased is new and aliased.__spec__.name == new.__name__
-
-
-def test_old_names_users_hold_still_import():
-    from fcn4.cards import CardError, validate_card  # noqa: F401
-    from fcn4.hub import load  # noqa: F401
-    from fcn4.network import FCN4  # noqa: F401
-    from fcn4.tagger import Tagger  # noqa: F401
-    from fcn4.training import ArrayBatches, Trainer  # noqa: F401
-    from fcn4.weights import WeightsUnavailable, resolve  # noqa: F401
-
-
 def test_a_submodule_is_an_attribute_without_importing_it_first():
-    """``import fcn4; fcn4.weights.resolve`` used to raise AttributeError unless hubconf had run."""
-    code = "import fcn4; print(fcn4.weights.resolve('none').kind, fcn4.hub.weights.DEFAULT_UID)"
+    """``import fcn4; fcn4.hub.weights.resolve`` used to raise AttributeError unless hubconf had run."""
+    code = "import fcn4; print(fcn4.hub.weights.resolve('none').kind, fcn4.hub.weights.DEFAULT_UID)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["none", "mindspore/ascend/1.1/fcn4_v1.1"]

@@ -2,7 +2,7 @@
 
 Imports only ``fcn4.base`` (never MindSpore: decoding workers stay light).
 """
-from ..base.lazy import lazy_exports as _lazy_exports
+from ..base.compat import attributes as _attributes
 
-# ``fcn4.audio`` was the front end's module: its names stay here for one release.
-__getattr__ = _lazy_exports(__name__, {"frontend": ("FrontEnd", "Windows", "AudioError", "DEFAULT_FRONT_END")})
+# ``fcn4.audio`` was the front end's module: its names stay here for one release (fcn4.base.compat).
+__getattr__ = _attributes(__name__)

@@ -18,7 +18,7 @@ from pathlib import Path
 __all__ = ["FCN4Error", "SettingError", "UnsafePathError", "StorageError", "FolderBusy",
            "CheckpointError", "AudioError", "CardError", "DownloadError", "IntegrityError",
            "WeightsUnavailable", "BackendError", "MissingExtra", "LibraryJobError", "StoreError",
-           "DatasetError", "TrainingError", "FCN4DeprecationWarning"]
+           "DatasetError", "TrainingError", "ConfigError", "RunExistsError", "FCN4DeprecationWarning"]
 
 
 class FCN4Error(Exception):
@@ -135,3 +135,15 @@ class DatasetError(FCN4Error, ValueError):
 
 class TrainingError(FCN4Error, RuntimeError):
     """A run that cannot start or resume as asked; the message names the file or setting at fault."""
+
+
+class ConfigError(SettingError):
+    """A setting that cannot be used; the message names it and the values it takes."""
+
+
+class RunExistsError(TrainingError, ConfigError):
+    """The run folder already holds a run and ``resume`` was not asked for.
+
+    Both a :class:`TrainingError` (as ``fcn4 train`` raised it) and a :class:`ConfigError` (as
+    the kit raised it), so whoever caught either still does.
+    """

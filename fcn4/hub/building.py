@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from mindspore import nn
 
+from ..base.compat import attributes
 from ..base.errors import SettingError
 from ..model.network import CARD_ARGUMENTS, FCN4, HEAD_PREFIX
 
@@ -144,3 +145,7 @@ def _preview(labels) -> str:
 
 def _head_size(net: FCN4) -> int:
     return sum(int(np.prod(p.shape)) for n, p in net.parameters_dict().items() if n.startswith(HEAD_PREFIX))
+
+
+# fcn4.warm_start (0.1) is this module now: its names stay for one release (fcn4.base.compat).
+__getattr__ = attributes(__name__)

@@ -22,7 +22,7 @@ import yaml
 
 from ..base.errors import FCN4Error, CardError
 from ..base.files import write_text_atomic
-from ..base.lazy import lazy_exports
+from ..base.compat import attributes
 from ..base.limits import limit, limit_hint
 from .card_body import headings, section_labels, usage_calls
 
@@ -258,7 +258,5 @@ network = hubconf.load("sample.md", in_classes=[1, 8, 8, 12, 16], padding=[0] * 
 """
 
 
-# The rules lived here: their names stay importable from this module for one release.
-__getattr__ = lazy_exports("fcn4.hub", {"rules": (
-    "validate_card", "check_card", "check_cards", "REQUIRED_FIELDS", "USED_FOR", "BACKENDS", "MODULE_TYPES",
-    "FILE_FORMATS", "HUB_AUDIO_DATASETS")})
+# The rules lived here: their names stay importable from this module for one release (fcn4.base.compat).
+__getattr__ = attributes(__name__)

@@ -162,8 +162,8 @@ def test_threshold_keeps_only_likely_tags(tagger, music):
 
 def test_predictions_stream_without_decoding_the_whole_folder(tagger, music, monkeypatch):
     decoded = []
-    real = fcn4.decoding.decode
-    monkeypatch.setattr(fcn4.decoding, "decode", lambda job: decoded.append(job.path) or real(job))
+    real = fcn4.audio.decoding.decode
+    monkeypatch.setattr(fcn4.audio.decoding, "decode", lambda job: decoded.append(job.path) or real(job))
     stream = tagger.predict([music[0]], embeddings=False)
     first = next(stream)
     assert first.ok and len(decoded) <= tagger.backend.batch_size < 4
@@ -292,7 +292,7 @@ def test_without_onnxruntime_auto_falls_back_and_says_so(checkpoint, monkeypatch
     def missing():
         raise BackendError("onnxruntime is not installed (pip install onnxruntime)")
 
-    monkeypatch.setattr(fcn4.backends, "_onnxruntime", missing)
+    monkeypatch.setattr(fcn4.inference.backends, "_onnxruntime", missing)
     with pytest.warns(RuntimeWarning, match="onnxruntime is not installed.*MindSpore graph backend"):
         tagger = Tagger(checkpoint, workers=0)
     assert tagger.backend.name == "mindspore"
@@ -301,7 +301,7 @@ def test_without_onnxruntime_auto_falls_back_and_says_so(checkpoint, monkeypatch
 
 
 def test_an_export_that_fails_its_check_is_never_cached(checkpoint, monkeypatch, hub_dir):
-    monkeypatch.setattr(fcn4.backends, "TOLERANCE", -1.0)
+    monkeypatch.setattr(fcn4.inference.backends, "TOLERANCE", -1.0)
     with pytest.warns(RuntimeWarning, match="differs from the MindSpore network"):
         tagger = Tagger(checkpoint, workers=0)
     assert tagger.backend.name == "mindspore"
@@ -357,14 +357,14 @@ def test_tag_table_on_stdout_exits_zero_when_all_files_work(checkpoint, music, c
 def test_a_run_that_fails_half_way_never_replaces_a_good_output(checkpoint, music, tmp_path, monkeypatch):
     out = tmp_path / "tags.json"
     out.write_text("the previous report")
-    real = fcn4.reports.TagWriter.write
+    real = fcn4.inference.reports.TagWriter.write
 
     def disk_full_at_the_second_file(self, prediction):
         if self.counts["files"] == 1:
             raise OSError(28, "No space left on device")
         real(self, prediction)
 
-    monkeypatch.setattr(fcn4.reports.TagWriter, "write", disk_full_at_the_second_file)
+    monkeypatch.setattr(fcn4.inference.reports.TagWriter, "write", disk_full_at_the_second_file)
     rc = main(["tag", music[1]["one"], music[1]["short"], "--weights", checkpoint, "--format", "json",
                "-o", str(out), "--workers", "0"])
     assert rc == 2 and out.read_text() == "the previous report"
