@@ -1,6 +1,11 @@
-"""One progress bar for every long job: tqdm on stderr, shown only where someone watches."""
+"""One progress bar for every long job: tqdm on stderr, shown only where someone watches.
+
+Messages go through :mod:`logging` (the ``fcn4`` logger and its children); the command lines give
+them one handler that writes through ``tqdm.write``, so a bar that is showing stays intact.
+"""
 from __future__ import annotations
 
+import logging
 import sys
 
 __all__ = ["progress_bar", "show_progress", "log_line"]
@@ -37,8 +42,8 @@ class _NoBar:
         pass
 
 
-def log_line(line: str) -> None:
-    """Print ``line`` on stderr without breaking a progress bar that is showing."""
-    from tqdm import tqdm
-
-    tqdm.write(line, file=sys.stderr)
+def log_line(line: str, level: int = logging.INFO) -> None:
+    """Log ``line`` (INFO) on the caller's module logger (under ``fcn4``): the command lines show it
+    on stderr without breaking a progress bar; a program that uses the library configures logging."""
+    name = sys._getframe(1).f_globals.get("__name__", "fcn4")
+    logging.getLogger(name if name.partition(".")[0] in ("fcn4", "finetune") else "fcn4").log(level, line)

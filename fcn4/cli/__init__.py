@@ -9,7 +9,7 @@ import argparse
 import importlib
 import sys
 
-from .common import run_command
+from .common import add_verbosity, run_command, verbosity
 
 __all__ = ["main", "build_parser", "COMMANDS"]
 
@@ -24,12 +24,14 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="exit status: 0 done, 1 some inputs failed (each named), 2 a usage or data error (named), "
                "3 an internal error (a bug: one line, the traceback in a log file, or on stderr with --debug)")
     parser.add_argument("--debug", action="store_true", help="on an internal error, print the traceback")
+    add_verbosity(parser)
     commands = parser.add_subparsers(dest="command", required=True)
     for name in COMMANDS:
         module = importlib.import_module(f".{name}", __name__)
         command = commands.add_parser(name, help=module.HELP, description=module.__doc__.splitlines()[0])
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                              help="on an internal error, print the traceback")
+        add_verbosity(command, suppress=True)
         module.add_arguments(command)
         if hasattr(module, "run"):
             command.set_defaults(run=module.run)
@@ -38,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    return run_command(f"fcn4 {args.command}", lambda: args.run(args), debug=args.debug)
+    level = verbosity(args)
+    return run_command(f"fcn4 {args.command}", lambda: args.run(args), debug=args.debug, verbosity=level)
 
 
 if __name__ == "__main__":

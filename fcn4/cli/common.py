@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import inspect
+import logging
 import math
 import os
 import sys
@@ -19,7 +20,8 @@ import warnings
 from ..base.errors import FCN4Error, SettingError
 from ..base.progress import log_line
 
-__all__ = ["defaults", "int_list", "log", "warn", "output", "run_command", "OK", "SOME_FAILED", "ERROR", "INTERNAL",
+__all__ = ["defaults", "int_list", "log", "warn", "output", "run_command", "add_verbosity", "verbosity",
+           "logging_to_stderr", "OK", "SOME_FAILED", "ERROR", "INTERNAL",
            "INTERRUPTED", "whole_number", "real_number", "positive_int", "non_negative_int", "positive_float",
            "non_negative_float", "probability", "seed", "workers", "threads", "check_output_file",
            "check_output_folder"]
@@ -180,12 +182,74 @@ def _check_parent(flag: str, text: str, path, parents: bool) -> None:
         raise SettingError(f"{flag} '{text}': {parent} is a file, so no folder can be made there")
 
 
-#: A line on stderr that leaves a progress bar intact.
+#: A line on stderr (INFO, through logging) that leaves a progress bar intact.
 log = log_line
+#: The loggers the command lines show: the library's and the fine-tuning kit's.
+LOGGERS = ("fcn4", "finetune")
 
 
 def warn(line: str) -> None:
-    log_line(f"warning: {line}")
+    """A notice the user should see (``warning: ...`` on stderr, shown with ``--quiet`` too)."""
+    logging.getLogger("fcn4.cli").warning(line)
+
+
+def add_verbosity(parser: argparse.ArgumentParser, suppress: bool = False) -> None:
+    """``-v/--verbose`` (DEBUG messages too) and ``-q/--quiet`` (warnings and errors only)."""
+    default = argparse.SUPPRESS if suppress else 0
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=1, default=default,
+                       help="more messages (DEBUG)")
+    group.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1, default=default,
+                       help="only warnings and errors")
+
+
+def verbosity(args) -> int:
+    """The level ``-v``/``-q`` asked for (1, -1; 0: neither), taken off ``args`` (it is no setting of a job)."""
+    value = getattr(args, "verbosity", 0)
+    if hasattr(args, "verbosity"):
+        del args.verbosity
+    return value
+
+
+class _TqdmHandler(logging.Handler):
+    """Each record as one line on stderr through ``tqdm.write``: a progress bar showing stays intact."""
+
+    def emit(self, record):
+        try:
+            from tqdm import tqdm
+
+            tqdm.write(self.format(record), file=sys.stderr)
+        except Exception:  # noqa: BLE001 (logging's convention: a handler never raises)
+            self.handleError(record)
+
+
+class _Formatter(logging.Formatter):
+    """INFO lines as they are; the others with their level (``warning: ...``)."""
+
+    def format(self, record):
+        text = super().format(record)
+        return text if record.levelno == logging.INFO else f"{record.levelname.lower()}: {text}"
+
+
+@contextlib.contextmanager
+def logging_to_stderr(level: int = 0):
+    """One handler on the ``fcn4`` and ``finetune`` loggers for the ``with`` block: INFO and up
+    (``level`` 1: DEBUG too; -1: WARNING and up), on stderr through ``tqdm.write``."""
+    handler = _TqdmHandler()
+    handler.setFormatter(_Formatter("%(message)s"))
+    threshold = logging.DEBUG if level > 0 else logging.WARNING if level < 0 else logging.INFO
+    before = []
+    for name in LOGGERS:
+        logger = logging.getLogger(name)
+        before.append((logger, logger.level))
+        logger.setLevel(threshold)
+        logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        for logger, old_level in before:
+            logger.removeHandler(handler)
+            logger.setLevel(old_level)
 
 
 @contextlib.contextmanager
@@ -206,17 +270,19 @@ def output(path):
         replace_durably(tmp, path)
 
 
-def run_command(prog: str, job, *, interrupted: str | None = None, debug: bool = False) -> int:
+def run_command(prog: str, job, *, interrupted: str | None = None, debug: bool = False, verbosity: int = 0) -> int:
     """Run ``job()`` and turn how it ended into an exit code and one clear line on stderr.
 
     An :class:`~fcn4.FCN4Error` (the input's fault) or an ``OSError`` (the environment's: a full
     disk, a permission) gives its message and exit 2. Anything else is a bug: one line saying so
     and where its traceback was written (``debug``, ``--debug`` or ``FCN4_DEBUG=1``: on stderr), exit 3.
+    Messages of the ``fcn4`` and ``finetune`` loggers show on stderr meanwhile (:func:`logging_to_stderr`
+    at ``verbosity``).
     """
     def show_warning(message, category, filename, lineno, file=None, line=None):
         print(f"{prog}: warning: {message}", file=sys.stderr)
 
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), logging_to_stderr(verbosity):
         warnings.showwarning = show_warning
         try:
             return job()

@@ -9,6 +9,7 @@ change of size or mtime forces a new check, and a file that fails it is never lo
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -17,12 +18,13 @@ from ..base.errors import FCN4Error, WeightsUnavailable
 from ..base.files import (folder_inside, refuse_link, remove_stray_temporaries, replace_durably, temporary_beside,
                           write_text_atomic)
 from ..base.locks import waiting_lock
-from ..base.progress import log_line
 from .download import DownloadError, download_file, sha256_file
 from .trust import path_inside, uid_parts
 
 __all__ = ["WeightsUnavailable", "get_hub_dir", "set_hub_dir", "verify_file", "fetch_verified", "install",
            "HUB_DIR_ENV", "OFFLINE_ENV"]
+
+logger = logging.getLogger(__name__)
 
 #: Environment variable that sets the cache root (``set_hub_dir`` wins over it).
 HUB_DIR_ENV = "FCN4_HUB_DIR"
@@ -97,7 +99,7 @@ def fetch_verified(spec: "fcn4.hub.weights.WeightsSpec", *, force_reload: bool =
                                  "is on disk", rejected)
     # One download per checkpoint across processes: the others wait, then use the verified file.
     _cache_target(spec, make=True)
-    with waiting_lock(target.with_name(f".{target.name}.lock"), on_wait=lambda: log_line(
+    with waiting_lock(target.with_name(f".{target.name}.lock"), on_wait=lambda: logger.info(
             f"waiting for another process that is downloading {target.name} ...")):
         if not force_reload and target.is_file() and verify_file(target, spec.sha256):
             return target

@@ -75,3 +75,41 @@ def test_a_bad_number_in_a_flag_names_the_flag(capsys, tmp_path):
     assert "--metric 'acc=abc'" in capsys.readouterr().err
     assert main(["train", "--features", str(tmp_path), "--in-classes", "1,a"]) == 2
     assert "--in-classes takes comma-separated whole numbers" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags, shown", [([], {"info", "warning"}), (["-q"], {"warning"}),
+                                          (["--verbose"], {"debug", "info", "warning"})])
+def test_messages_go_through_logging_to_stderr_at_the_level_the_flags_ask(flags, shown, monkeypatch, capsys):
+    import logging
+
+    import fcn4.cli.info
+
+    def job(args):
+        logging.getLogger("fcn4.some.module").debug("a debug line")
+        logging.getLogger("fcn4.some.module").info("an info line")
+        logging.getLogger("finetune.recipe").warning("a warning line")
+        print("the command's output")
+        return 0
+
+    monkeypatch.setattr(fcn4.cli.info, "run", job)
+    assert main(["info", *flags]) == 0
+    out, err = capsys.readouterr()
+    assert out == "the command's output\n"
+    expected = {"debug": "debug: a debug line", "info": "an info line", "warning": "warning: a warning line"}
+    assert err.splitlines() == [line for level, line in expected.items() if level in shown]
+    assert not logging.getLogger("fcn4").handlers and not logging.getLogger("finetune").handlers  # removed after
+    # outside a command, the library prints nothing of its own: INFO is for a handler the program sets
+    logging.getLogger("fcn4.some.module").info("not shown")
+    assert capsys.readouterr() == ("", "")
+
+
+def test_library_modules_never_print():
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "fcn4"
+    printing = [f"{path.relative_to(root)}:{node.lineno}" for path in sorted(root.rglob("*.py"))
+                if "cli" not in path.relative_to(root).parts[:1] and path.name != "__main__.py"
+                for node in ast.walk(ast.parse(path.read_text("utf-8")))
+                if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print"]
+    assert printing == []
