@@ -26,7 +26,7 @@ train_throughput(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))
 
 
 def bench_mtat(clips_per_folder: int = 8, batch_size: int = 32, steps: int = 3, folder: str = ".bench") -> None:
-    from fcn4.audio.synth import write_mtat_corpus
+    from fcn4.training.synthetic import write_mtat_corpus
 
     n = 16 * clips_per_folder
     print(f"\n== MagnaTagATune: {n} synthetic mp3 clips of 29.1 s at 16 kHz, full-size FCN-4 ==")

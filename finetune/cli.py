@@ -9,6 +9,7 @@ import argparse
 import sys
 
 from fcn4.cli.common import int_list, run_command
+from fcn4.cli.train import add_config_flags
 from fcn4.inference.backends import BACKENDS
 from fcn4.training.datasets import DATASETS, SPLIT_METHODS
 from fcn4.training.parallel import DEVICES
@@ -21,47 +22,51 @@ __all__ = ["build_parser", "main", "resolve_config"]
 _PROG = "python -m finetune"
 
 
+#: The kit's flags: one per field of :class:`FinetuneConfig`, whose default each shows (``{default}``).
+FLAGS = {
+    "dataset": {"choices": sorted(DATASETS), "help": "gtzan, or folder for DIR/<label>/<audio files> (default {default})"},
+    "data_dir": {"help": "the dataset's folder (for GTZAN: the folder holding genres_original/)"},
+    "pretrained": {"help": "hub uid, card file, .ckpt, or none for random weights (default {default})"},
+    "mode": {"help": "head (frozen backbone, cached embeddings), full, or last-N (N of the 4 conv blocks); "
+                     "default {default}"},
+    "split": {"choices": SPLIT_METHODS, "help": "filtered: GTZAN's fault-filtered split; random: stratified, seeded "
+                                                "(folders always get this); default {default}"},
+    "seed": {"type": int, "help": "seed of the head, the split and the shuffling (default {default})"},
+    "epochs": {"type": int, "help": "default {default}"},
+    "batch_size": {"type": int, "help": "default {default}"},
+    "lr": {"type": float, "help": "Adam's learning rate (default {default})"},
+    "loss": {"choices": LOSSES, "help": "bce: per-class sigmoid (the seed's); ce: softmax (default {default})"},
+    "select": {"choices": SELECT_METRICS,
+               "help": "validation metric that picks the best epoch (default {default}, ties to the lower loss)"},
+    "out": {"help": "run folder (default runs/<dataset>-<mode>)"},
+    "resume": {"action": "store_true", "help": "continue the run in --out from its last finished epoch"},
+    "config": {"help": "YAML file of settings (keys as the flags, e.g. batch_size: 16)"},
+    "workers": {"type": int, "help": "decoding processes (default: one per two CPUs, at most 4; 0 decodes in "
+                                     "this process)"},
+    "backend": {"choices": BACKENDS, "help": "embedding engine in head mode (default {default})"},
+    "store": {"help": "head mode: take the embeddings from this store (written by `fcn4 embed --ray`) where it "
+                      "holds them, computing only the rest"},
+    "in_classes": {"help": "widths of a network trained from scratch, e.g. 1,32,64,128,256 (with --pretrained none)"},
+    "publish": {"choices": PUBLISH_TARGETS, "help": "where the card goes: run (the run folder), assets (also this "
+                                                    "repository's mshub_res/assets), none; default {default}"},
+    "card_name": {"help": "card and checkpoint name (default fcn4_<dataset>_<mode>_v1.0)"},
+    "user_id": {"help": "the card's user-id, the first part of its uid (default {default})"},
+    "asset_link": {"help": "URL where you will host the checkpoint (default: a placeholder to replace)"},
+    "device": {"choices": DEVICES, "help": "where to train (default: what the installed MindSpore build runs on); "
+                                           "launch with msrun for data parallelism"},
+    "progress": {"action": argparse.BooleanOptionalAction, "help": "progress bars (default: on a terminal)"},
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
-    d = FinetuneConfig()
     parser = argparse.ArgumentParser(
         prog=_PROG, description="Fine-tune FCN-4 (MagnaTagATune weights) on GTZAN's genres or your own labelled "
                                 "folders, evaluate it and publish a MindSpore Hub card for it.",
         epilog="Settings come from the defaults (the seed recipe), then --config, then the saved config.yaml of a "
                "run being resumed, then these flags. Exit status: 0 done, 2 a setting or data error (named), "
                "3 an internal error (a bug), 130 interrupted.", argument_default=argparse.SUPPRESS)
-    arg = parser.add_argument
-    arg("--dataset", choices=sorted(DATASETS), help=f"gtzan, or folder for DIR/<label>/<audio files> (default {d.dataset})")
-    arg("--data-dir", help="the dataset's folder (for GTZAN: the folder holding genres_original/)")
-    arg("--pretrained", help=f"hub uid, card file, .ckpt, or none for random weights (default {d.pretrained})")
-    arg("--mode", help=f"head (frozen backbone, cached embeddings), full, or last-N (N of the 4 conv blocks); "
-                       f"default {d.mode}")
-    arg("--split", choices=SPLIT_METHODS, help=f"filtered: GTZAN's fault-filtered split; random: stratified, seeded "
-                                               f"(folders always get this); default {d.split}")
-    arg("--seed", type=int, help=f"seed of the head, the split and the shuffling (default {d.seed})")
-    arg("--epochs", type=int, help=f"default {d.epochs}")
-    arg("--batch-size", type=int, help=f"default {d.batch_size}")
-    arg("--lr", type=float, help=f"Adam's learning rate (default {d.lr})")
-    arg("--loss", choices=LOSSES, help=f"bce: per-class sigmoid (the seed's); ce: softmax (default {d.loss})")
-    arg("--select", choices=SELECT_METRICS,
-        help=f"validation metric that picks the best epoch (default {d.select}, ties to the lower loss)")
-    arg("--out", help="run folder (default runs/<dataset>-<mode>)")
-    arg("--resume", action="store_true", help="continue the run in --out from its last finished epoch")
-    arg("--config", help="YAML file of settings (keys as the flags, e.g. batch_size: 16)")
-    arg("--workers", type=int, help="decoding processes (default: one per two CPUs, at most 4; 0 decodes in "
-                                    "this process)")
-    arg("--backend", choices=BACKENDS, help=f"embedding engine in head mode (default {d.backend})")
-    arg("--store", help="head mode: take the embeddings from this store (written by `fcn4 embed --ray`) where it "
-                        "holds them, computing only the rest")
-    arg("--in-classes", help="widths of a network trained from scratch, e.g. 1,32,64,128,256 (with --pretrained none)")
-    arg("--publish", choices=PUBLISH_TARGETS, help=f"where the card goes: run (the run folder), assets (also this "
-                                                   f"repository's mshub_res/assets), none; default {d.publish}")
-    arg("--card-name", help="card and checkpoint name (default fcn4_<dataset>_<mode>_v1.0)")
-    arg("--user-id", help=f"the card's user-id, the first part of its uid (default {d.user_id})")
-    arg("--asset-link", help="URL where you will host the checkpoint (default: a placeholder to replace)")
-    arg("--device", choices=DEVICES, help="where to train (default: what the installed MindSpore build runs on); "
-                                          "launch with msrun for data parallelism")
-    arg("--progress", action=argparse.BooleanOptionalAction, help="progress bars (default: on a terminal)")
-    arg("--debug", action="store_true", help="on an internal error, print the traceback")
+    add_config_flags(parser, FinetuneConfig, FLAGS, layered=True)
+    parser.add_argument("--debug", action="store_true", help="on an internal error, print the traceback")
     return parser
 
 

@@ -6,18 +6,17 @@ written into the run folder, so a run can always be repeated or resumed as it wa
 """
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from fcn4.base.errors import SettingError
 from fcn4.hub.weights import DEFAULT_UID
 from fcn4.model.network import N_BLOCKS
 from fcn4.training.datasets import RANDOM_FRACTIONS, SPLIT_METHODS
 from fcn4.training.parallel import DEVICES
+from fcn4.training.run import ConfigError, RunConfig
 from fcn4.training.trainer import LOSSES
 
 __all__ = ["FinetuneConfig", "ConfigError", "PUBLISH_TARGETS", "SELECT_METRICS", "trainable_blocks", "read_config_file"]
@@ -29,12 +28,8 @@ PUBLISH_TARGETS = ("run", "assets", "none")
 _MODE = re.compile(r"^(head|full|last-([1-9]\d*))$")
 
 
-class ConfigError(SettingError):
-    """A setting that cannot be used; the message names it and the values it takes."""
-
-
 @dataclass(frozen=True)
-class FinetuneConfig:
+class FinetuneConfig(RunConfig):
     """Everything a fine-tuning run depends on (defaults: seed ``001``'s GTZAN recipe).
 
     ``mode`` is ``head`` (frozen backbone, cached embeddings), ``full`` (everything trains) or
@@ -68,6 +63,11 @@ class FinetuneConfig:
     asset_link: str | None = None
     device: str | None = None
     progress: bool | None = None
+
+    FINGERPRINT: ClassVar = ("dataset", "pretrained", "mode", "split", "fractions", "seed", "batch_size", "lr",
+                             "loss", "in_classes", "select")
+    RECORD_HEADER: ClassVar = "# resolved configuration of this run (python -m finetune --config THIS_FILE repeats it)"
+    TUPLES: ClassVar = ("fractions", "in_classes")
 
     def __post_init__(self):
         problems = []
@@ -107,38 +107,6 @@ class FinetuneConfig:
     def name(self) -> str:
         """The card's name (and the fine-tuned checkpoint's file name)."""
         return self.card_name or f"fcn4_{self.dataset}_{self.mode.replace('-', '')}_v{self.card_version}"
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any], source: str = "settings") -> FinetuneConfig:
-        """A config from a mapping (keys with ``-`` or ``_``); unknown keys are refused by name."""
-        known = {f.name: f for f in dataclasses.fields(cls)}
-        values = {str(k).replace("-", "_"): v for k, v in values.items()}
-        unknown = sorted(set(values) - set(known))
-        if unknown:
-            raise ConfigError(f"{source}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(known)}")
-        for name in ("fractions", "in_classes"):
-            if values.get(name) is not None:
-                values[name] = tuple(values[name])
-        return cls(**values)
-
-    def replace(self, **changes) -> FinetuneConfig:
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON/YAML-ready values."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
-
-    def to_yaml(self) -> str:
-        import yaml
-
-        return "# resolved configuration of this run (python -m finetune --config THIS_FILE repeats it)\n" + \
-            yaml.safe_dump(self.to_dict(), sort_keys=False)
-
-    def fingerprint(self) -> dict[str, Any]:
-        """What a resumed run must share with the run it continues."""
-        keep = ("dataset", "pretrained", "mode", "split", "fractions", "seed", "batch_size", "lr", "loss",
-                "in_classes", "select")
-        return {k: v for k, v in self.to_dict().items() if k in keep}
 
 
 def trainable_blocks(mode: str) -> int:

@@ -27,7 +27,7 @@ def main(argv=None) -> int:
 
     from .config import FinetuneConfig
     from .recipe import run
-    from .synthetic import write_gtzan_corpus
+    from fcn4.training.synthetic import write_gtzan_corpus
 
     began = time.perf_counter()
     folder = Path(args.folder)

@@ -9,6 +9,9 @@ shuffles and batches for graph-mode training steps. Both caches are keyed by the
 Launched by ``msrun``, a run is data-parallel (:mod:`fcn4.training.parallel`): the ranks share out the
 clips still to decode or embed, then each trains on its share of every batch with the gradients
 averaged; rank 0 alone writes the run folder, the checkpoint and the card.
+
+The run's skeleton (world, run folder and lock, config record, build, trainer) is
+:func:`fcn4.training.run.run_training`'s; this module is its adapter for the kit.
 """
 from __future__ import annotations
 
@@ -21,13 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-from fcn4.base.files import write_text_atomic
 from fcn4.hub.weights import resolve
 from fcn4.training.batches import ArrayBatches, PipelineBatches
 from fcn4.training.datasets import SPLITS, LabelledDataset, read_dataset
 from fcn4.training.metrics import confusion_text, save_confusion_png
-from fcn4.training.parallel import SINGLE, World, init_world
-from fcn4.training.trainer import STATE_FILE, LogitsOf, Trainer, hold_run_folder
+from fcn4.training.parallel import SINGLE, World
+from fcn4.training.run import Plan, RunAdapter, card_metadata, history, publish_run_card, run_training
+from fcn4.training.trainer import LogitsOf
 
 from .clip_cache import ClipCache, content_keys, front_end_key
 from .config import ConfigError, FinetuneConfig, trainable_blocks
@@ -61,72 +64,64 @@ class FinetuneResult:
     timings: dict = field(default_factory=dict)
 
 
-def run(config: FinetuneConfig, *, log: Callable[[str], None] = print,
-        warn: Callable[[str], None] = print) -> FinetuneResult:
+def run(config: FinetuneConfig, *, log: Callable[[str], None] | None = None,
+        warn: Callable[[str], None] | None = None) -> FinetuneResult:
     """Fine-tune as ``config`` says; returns the test metrics and where the model and card are.
 
     The run folder is held while this runs: a second run into it is refused at once.
     """
     if config.data_dir is None:
         raise ConfigError("no data folder: pass --data-dir (or data_dir in the config file)")
-    world = init_world(config.device)
-    with hold_run_folder(config.run_dir, world, "fine-tuning run"):
-        return _run(config, world, world.on_main(log), world.on_main(warn))
+    return run_training(config, _Kit(), log=log, warn=warn)
 
 
-def _run(config: FinetuneConfig, world, log, warn) -> FinetuneResult:
-    import mindspore as ms
+class _Kit(RunAdapter):
+    """The kit's recipe: a fresh head, cached embeddings (head) or log-mel inputs (full, last-N), test, card."""
+    what = "fine-tuning run"
 
-    run_dir = config.run_dir
-    if not config.resume and (run_dir / STATE_FILE).exists():
-        raise ConfigError(f"{run_dir} already holds a run; pass --resume to continue it or --out for a new one")
-    timings, began = {}, time.perf_counter()
-    dataset = read_dataset(config.dataset, config.data_dir, split=config.split, seed=config.seed,
-                           fractions=config.fractions)
-    log(str(dataset))
-    for note in dataset.notes:
-        warn(note)
-    ms.set_seed(config.seed)  # the same seed on every rank: the same fresh head everywhere
-    start = resolve(config.pretrained).build(len(dataset.labels), keep_head=False, in_classes=config.in_classes)
-    (warn if not start.pretrained else log)(start.describe())
-    net = start.network
-    if world.main:
-        write_text_atomic(run_dir / "config.yaml", config.to_yaml())
+    def open(self, run):
+        config = run.config
+        self.dataset = read_dataset(config.dataset, config.data_dir, split=config.split, seed=config.seed,
+                                    fractions=config.fractions)
+        run.log(str(self.dataset))
+        for note in self.dataset.notes:
+            run.warn(note)
 
-    blocks = trainable_blocks(config.mode)
-    net.freeze_backbone(blocks)
-    mark = time.perf_counter()
-    features = _embeddings if config.mode == "head" else _melgrams
-    data, skipped, digest = features(net, start.front_end, dataset, config, log, warn, world)
-    timings["features_s"] = round(time.perf_counter() - mark, 3)
-    counts = _check_counts(data, skipped, dataset, warn)
-    model, batches = _model_and_batches(net, data, config, world)
-    log(_plan_line(model, blocks, config, world))
-    trainer = Trainer(model, labels=dataset.labels, run_dir=run_dir, loss=config.loss, lr=config.lr,
-                      select=config.select, progress=config.progress, log=log, world=world)
-    mark = time.perf_counter()
-    result = trainer.fit(batches["train"], batches["valid"], config.epochs, resume=config.resume,
-                         fingerprint={**config.fingerprint(), "data": digest})
-    timings["training_s"] = round(time.perf_counter() - mark, 3)
+    def build(self, run):
+        config = run.config
+        return resolve(config.pretrained).build(len(self.dataset.labels), keep_head=False, in_classes=config.in_classes)
 
-    trainer.load(result.best_checkpoint, optimizer=False)
-    mark = time.perf_counter()
-    test = trainer.evaluate(batches["test"])
-    timings["test_s"] = round(time.perf_counter() - mark, 3)
-    if config.mode == "head" and model is not net.dense:
-        fold_standardisation(model)
-    net.unfreeze()
-    checkpoint = run_dir / f"{config.name}.ckpt"
-    card, uid = None, None
-    if world.main:
-        card, uid = _write_outputs(config, net, start.front_end, dataset, checkpoint, test)
-    timings["total_s"] = round(time.perf_counter() - began, 3)
-    if world.main:
-        metrics = _metrics(config, start, dataset, counts, skipped, result, test, checkpoint, card, uid, timings, world)
-        write_text_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
-    _print_test(log, test, dataset.labels, result.best_epoch)
-    world.barrier()  # the other ranks return once the run folder is complete
-    return FinetuneResult(run_dir, config, dataset, test, checkpoint, card, uid, skipped, timings)
+    def plan(self, run, start):
+        config, net = run.config, start.network
+        self.blocks = trainable_blocks(config.mode)
+        net.freeze_backbone(self.blocks)
+        features = _embeddings if config.mode == "head" else _melgrams
+        with run.timed("features_s"):
+            data, self.skipped, digest = features(net, start.front_end, self.dataset, config, run.log, run.warn,
+                                                  run.world)
+        self.counts = _check_counts(data, self.skipped, self.dataset, run.warn)
+        self.model, batches = _model_and_batches(net, data, config, run.world)
+        run.log(_plan_line(self.model, self.blocks, config, run.world))
+        self.test_batches = batches["test"]
+        return Plan(self.model, batches, self.dataset.labels, {"data": digest}, trainer={"loss": config.loss})
+
+    def finish(self, run, trainer, result, start):
+        config, net, dataset, world = run.config, start.network, self.dataset, run.world
+        with run.timed("test_s"):
+            test = trainer.evaluate(self.test_batches)
+        if config.mode == "head" and self.model is not net.dense:
+            fold_standardisation(self.model)
+        net.unfreeze()
+        checkpoint = run.run_dir / f"{config.name}.ckpt"
+        card, uid = None, None
+        if world.main:
+            card, uid = _write_outputs(config, net, start.front_end, dataset, checkpoint, test)
+        run.timings["total_s"] = round(time.perf_counter() - run.began, 3)
+        if world.main:
+            run.write_json("metrics.json", _metrics(config, start, dataset, self.counts, self.skipped, result, test,
+                                                    checkpoint, card, uid, run.timings, world))
+        _print_test(run.log, test, dataset.labels, result.best_epoch)
+        return FinetuneResult(run.run_dir, config, dataset, test, checkpoint, card, uid, self.skipped, run.timings)
 
 
 def _check_counts(data, skipped, dataset, warn) -> dict:
@@ -185,9 +180,7 @@ def _metrics(config, start, dataset, counts, skipped, result, test, checkpoint, 
         "pretrained": config.pretrained if start.pretrained else None,
         "mode": config.mode, "best_epoch": result.best_epoch, "valid": result.history[result.best_epoch - 1].valid,
         "test": test,
-        "history": [{"epoch": r.epoch, "train_loss": r.train_loss, "valid_loss": r.valid["loss"],
-                     "valid_accuracy": r.valid.get("accuracy"), "valid_roc_auc": r.valid.get("roc_auc"),
-                     "seconds": r.seconds} for r in result.history],
+        "history": history(result, "accuracy", "roc_auc"),
         "checkpoint": str(checkpoint), "card": str(card) if card else None, "uid": uid, "timings": timings,
         "processes": world.size,
     }
@@ -368,22 +361,16 @@ def _pipeline_threads() -> int:
 
 # --------------------------------------------------------------------------------- outputs
 def _publish(config, net, front_end, dataset, checkpoint, test):
-    from fcn4.hub.publish import CardMetadata, publish_card
-
     metrics = {"accuracy": round(test["accuracy"], 4), "roc_auc": round(test["roc_auc"], 4)
                if test["roc_auc"] is not None else "n/a", "test_clips": test["support"]}
     name = _CARD_DATASETS.get(dataset.name, Path(dataset.root).name.replace(":", "_") or dataset.name)
-    meta = CardMetadata(
-        name=config.name, version=config.card_version, dataset=name,
-        asset_link=config.asset_link or f"https://example.invalid/fcn4/{config.name}.ckpt",
-        user_id=config.user_id, author=config.author, labels=dataset.labels, metrics=metrics,
-        arguments=net.arguments(), front_end=front_end,
+    meta = card_metadata(
+        name=config.name, version=config.card_version, dataset=name, net=net, labels=dataset.labels,
+        front_end=front_end, metrics=metrics, asset_link=config.asset_link, user_id=config.user_id,
+        author=config.author,
         summary=f"FCN-4 fine-tuned on {name} ({len(dataset.labels)} classes, {config.mode} mode) from "
                 f"{config.pretrained if config.pretrained.lower() != 'none' else 'random weights'}.")
-    published = publish_card(checkpoint, meta, out=config.run_dir / f"{config.name}.md", overwrite=True)
-    if config.publish == "assets":
-        published = publish_card(checkpoint, meta)
-    return published.path, published.uid
+    return publish_run_card(checkpoint, meta, config.run_dir, assets=config.publish == "assets")
 
 
 def _print_test(log, test, labels, best_epoch):

@@ -13,34 +13,53 @@ from .common import INTERRUPTED, check_output_folder, defaults, int_list, log, w
 HELP = "train FCN-4 on prepared features (data-parallel under msrun)"
 
 
+#: ``fcn4 train``'s flags: one per field of :class:`TrainConfig`, whose default each shows (``{default}``).
+FLAGS = {
+    "features": {"required": True, "help": "a folder written by fcn4 prepare"},
+    "epochs": {"type": common.positive_int, "help": "default {default}"},
+    "batch_size": {"type": common.positive_int, "help": "clips per step and process (default {default})"},
+    "lr": {"type": common.positive_float, "help": "Adam's learning rate (default {default:g})"},
+    "pretrained": {"help": "none (default: random weights), a hub uid, a card or a .ckpt"},
+    "out": {"help": "run folder (default runs/<features folder name>)"},
+    "name": {"help": "file name of the trained network (default fcn4_<features name>)"},
+    "resume": {"action": "store_true", "help": "continue the run in --out from its last finished epoch"},
+    "seed": {"type": common.seed, "help": "seed of the initial weights and the shuffling"},
+    "select": {"choices": SELECT_METRICS, "help": "valid metric that picks the best epoch (default {default})"},
+    "amp_level": {"choices": AMP_LEVELS,
+                  "help": "mixed precision (default O0: none; others use a fixed loss scale; for GPU/Ascend)"},
+    "loss_scale": {"type": common.positive_float, "help": "fixed loss scale with mixed precision (default {default:g})"},
+    "in_classes": {"help": "widths of a network trained from scratch, e.g. 1,128,384,768,2048"},
+    "reader_threads": {"flags": ("--reader-threads", "--workers"), "type": common.threads,
+                       "help": "MindDataset reading threads (default {default}; --workers is its old name)"},
+    "device": {"choices": DEVICES, "help": "where to train (default: what the installed MindSpore build runs on)"},
+    "progress": {"action": argparse.BooleanOptionalAction},
+}
+
+
+def add_config_flags(parser, config, flags: dict, *, layered: bool = False) -> None:
+    """One flag per field of the configuration dataclass ``config`` named in ``flags`` (argparse
+    keywords; ``flags`` the option strings, default ``--field-name``): its default and the
+    ``{default}`` in its help come from the dataclass, the one place they are written. With
+    ``layered`` a flag not given is left out of the namespace (a config file fills it)."""
+    d = defaults(config)
+    for name, spec in flags.items():
+        spec = dict(spec)
+        options = spec.pop("flags", ("--" + name.replace("_", "-"),))
+        if "help" in spec:
+            spec["help"] = spec["help"].format(default=d.get(name))
+        parser.add_argument(*options, dest=name, default=argparse.SUPPRESS if layered else d.get(name), **spec)
+
+
+def config_from_flags(config, values: dict):
+    """``config`` from the flags' ``values`` (``in_classes`` as ``1,8,16,...``); other keys are refused."""
+    values = dict(values)
+    if isinstance(values.get("in_classes"), str):
+        values["in_classes"] = int_list("--in-classes", values["in_classes"])
+    return config.from_mapping(values)
+
+
 def add_arguments(parser) -> None:
-    d = defaults(TrainConfig)
-    parser.add_argument("--features", required=True, help="a folder written by fcn4 prepare")
-    parser.add_argument("--epochs", type=common.positive_int, default=d["epochs"], help=f"default {d['epochs']}")
-    parser.add_argument("--batch-size", type=common.positive_int, default=d["batch_size"],
-                        help=f"clips per step and process (default {d['batch_size']})")
-    parser.add_argument("--lr", type=common.positive_float, default=d["lr"],
-                        help=f"Adam's learning rate (default {d['lr']:g})")
-    parser.add_argument("--pretrained", default=d["pretrained"],
-                        help="none (default: random weights), a hub uid, a card or a .ckpt")
-    parser.add_argument("--out", default=d["out"], help="run folder (default runs/<features folder name>)")
-    parser.add_argument("--name", default=d["name"],
-                        help="file name of the trained network (default fcn4_<features name>)")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last finished epoch")
-    parser.add_argument("--seed", type=common.seed, default=d["seed"],
-                        help="seed of the initial weights and the shuffling")
-    parser.add_argument("--select", choices=SELECT_METRICS, default=d["select"],
-                        help=f"valid metric that picks the best epoch (default {d['select']})")
-    parser.add_argument("--amp-level", choices=AMP_LEVELS, default=d["amp_level"],
-                        help="mixed precision (default O0: none; others use a fixed loss scale; for GPU/Ascend)")
-    parser.add_argument("--loss-scale", type=common.positive_float, default=d["loss_scale"],
-                        help=f"fixed loss scale with mixed precision (default {d['loss_scale']:g})")
-    parser.add_argument("--in-classes", default=None,
-                        help="widths of a network trained from scratch, e.g. 1,128,384,768,2048")
-    add_reader_threads(parser, d["reader_threads"])
-    parser.add_argument("--device", choices=DEVICES, default=d["device"],
-                        help="where to train (default: what the installed MindSpore build runs on)")
-    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=d["progress"])
+    add_config_flags(parser, TrainConfig, FLAGS)
 
 
 def add_reader_threads(parser, default: int) -> None:
@@ -53,11 +72,7 @@ def run(args) -> int:
     from ..training.tagging import train
 
     check_output_folder("--out", args.out, parents=True)
-    config = TrainConfig(features=args.features, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                         pretrained=args.pretrained, out=args.out, name=args.name, resume=args.resume, seed=args.seed,
-                         select=args.select, amp_level=args.amp_level, loss_scale=args.loss_scale,
-                         in_classes=int_list("--in-classes", args.in_classes) if args.in_classes else None,
-                         reader_threads=args.reader_threads, device=args.device, progress=args.progress)
+    config = config_from_flags(TrainConfig, {name: getattr(args, name) for name in FLAGS})
     try:
         train(config, log=log, warn=warn)
     except KeyboardInterrupt:

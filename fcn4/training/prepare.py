@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import shutil
 import time
 import warnings
@@ -25,6 +26,8 @@ from ..base.progress import log_line, progress_bar
 from .datasets import DATASETS, SPLIT_METHODS, SPLITS, DatasetError, read_dataset
 from .feature_store import FORMAT, PLAN, REPORT, FeatureStore, shard_schema, write_shard
 from .mtat import MTAT_RANDOM_FRACTIONS, MTAT_SPLIT_METHODS, Clip, TaggedDataset, read_mtat
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["PrepareConfig", "PrepareResult", "prepare", "tagged_dataset", "split_methods", "PREPARE_DATASETS"]
 
@@ -98,8 +101,8 @@ def tagged_dataset(name: str, data_dir, split: str | None = None, seed: int = 0)
     return TaggedDataset(single.name, single.root, single.labels, splits, single.split_method, single.notes)
 
 
-def prepare(config: PrepareConfig, *, log: Callable[[str], None] = print,
-            warn: Callable[[str], None] = print) -> PrepareResult:
+def prepare(config: PrepareConfig, *, log: Callable[[str], None] | None = None,
+            warn: Callable[[str], None] | None = None) -> PrepareResult:
     """Write the features ``config`` asks for (only the shards not written yet) and the report.
 
     The feature store is locked while this runs: a second ``prepare`` into it is refused at once,
@@ -115,7 +118,7 @@ def prepare(config: PrepareConfig, *, log: Callable[[str], None] = print,
                 shutil.rmtree(partial, ignore_errors=True)
         for name in (PLAN, REPORT):
             refuse_link(out / name, "a file of the feature store")
-        return _prepare(config, out, log, warn)
+        return _prepare(config, out, log or logger.info, warn or logger.warning)
 
 
 def _prepare(config: PrepareConfig, out: Path, log, warn) -> PrepareResult:

@@ -15,21 +15,24 @@ share of the features, and rank 0 alone writes the run folder::
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from ..base.errors import SettingError
-from ..base.files import write_text_atomic
 from ..hub.weights import resolve
 from .datasets import SPLITS, DatasetError
 from .feature_store import FeatureStore
 from .metrics import tagging_metrics, tagging_table
 from .parallel import DEVICES
-from .trainer import AMP_LEVELS, STATE_FILE, FitResult, LogitsOf, Trainer, TrainingError, hold_run_folder
+from .run import Plan, RunAdapter, RunConfig, card_metadata, history, run_training, write_card_metadata
+from .trainer import AMP_LEVELS, FitResult, LogitsOf
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["TrainConfig", "TrainResult", "train", "evaluate", "load_for_features", "SELECT_METRICS"]
 
@@ -40,7 +43,7 @@ _DATASET_NAMES = {"mtat": "MagnaTagATune", "gtzan": "GTZAN"}
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(RunConfig):
     """A training run on prepared features (defaults: the seeds' MagnaTagATune recipe).
 
     ``pretrained`` is ``none`` (random weights, as the zoo trains), a hub uid, a card or a
@@ -63,6 +66,10 @@ class TrainConfig:
     reader_threads: int = 2
     device: str | None = None
     progress: bool | None = None
+
+    FINGERPRINT: ClassVar = ("pretrained", "seed", "batch_size", "lr", "select", "amp_level", "loss_scale", "in_classes")
+    RECORD_HEADER: ClassVar = "# resolved configuration of this run (fcn4 train)"
+    TUPLES: ClassVar = ("in_classes",)
 
     def __post_init__(self):
         problems = [f"{k} {getattr(self, k)!r}: a whole number of at least 1" for k in ("epochs", "batch_size", "reader_threads")
@@ -87,11 +94,6 @@ class TrainConfig:
     def checkpoint_name(self) -> str:
         return self.name or f"fcn4_{Path(self.features).name}"
 
-    def fingerprint(self) -> dict:
-        """What a resumed run must share with the run it continues."""
-        keep = ("pretrained", "seed", "batch_size", "lr", "select", "amp_level", "loss_scale", "in_classes")
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items() if k in keep}
-
 
 @dataclass
 class TrainResult:
@@ -102,68 +104,60 @@ class TrainResult:
     result: FitResult
 
 
-def train(config: TrainConfig, *, log: Callable[[str], None] = print,
-          warn: Callable[[str], None] = print) -> TrainResult:
+def train(config: TrainConfig, *, log: Callable[[str], None] | None = None,
+          warn: Callable[[str], None] | None = None) -> TrainResult:
     """Train as ``config`` says (data-parallel when launched by msrun); returns the best epoch."""
-    from .parallel import init_world
-
-    world = init_world(config.device)
-    with hold_run_folder(config.run_dir, world):
-        return _train(config, world, world.on_main(log), world.on_main(warn))
+    return run_training(config, _Tagging(), log=log, warn=warn)
 
 
-def _train(config: TrainConfig, world, log, warn) -> TrainResult:
-    import mindspore as ms
+class _Tagging(RunAdapter):
+    """The MagnaTagATune recipe: FCN-4 (with its head) on prepared features, sigmoid BCE, ROC/PR-AUC."""
 
-    from ..model.checkpoint import save_checkpoint
+    def open(self, run):
+        self.store = FeatureStore.open(run.config.features, splits=("train", "valid"))
 
-    store = FeatureStore.open(config.features, splits=("train", "valid"))
-    run_dir = config.run_dir
-    if not config.resume and (run_dir / STATE_FILE).exists():
-        raise TrainingError(f"{run_dir} already holds a run; pass --resume to continue it or --out for a new one")
-    ms.set_seed(config.seed)  # the same seed on every rank: the same initial weights
-    start = resolve(config.pretrained).build(len(store.labels), labels=store.labels, in_classes=config.in_classes)
-    (log if start.pretrained else warn)(start.describe())
-    if start.pretrained and start.front_end != store.front_end:
-        raise DatasetError(f"the features in {store.root} were computed with {store.front_end}, but {config.pretrained} "
-                           f"expects {start.front_end}; prepare the features with its front end")
-    net = start.network
-    if world.main:
-        import yaml
+    def build(self, run):
+        config, store = run.config, self.store
+        return resolve(config.pretrained).build(len(store.labels), labels=store.labels, in_classes=config.in_classes)
 
-        write_text_atomic(run_dir / "config.yaml", yaml.safe_dump(
-            {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}, sort_keys=False))
-    batches = {s: store.batches(s, config.batch_size, config.seed, world, config.reader_threads) for s in ("train", "valid")}
-    log(f"training on {len(batches['train'].y)} clips, validating on {len(batches['valid'].y)}"
-        + (f", data-parallel over {world.size} processes ({config.batch_size} clips per process and step)"
-           if world.size > 1 else "")
-        + f"; {config.epochs} epochs, batch {config.batch_size}, Adam lr {config.lr}, sigmoid BCE"
-        + (f", mixed precision {config.amp_level} with loss scale {config.loss_scale:g}" if config.amp_level != "O0" else ""))
-    trainer = Trainer(LogitsOf(net), labels=store.labels, run_dir=run_dir, loss="bce", lr=config.lr,
-                      metrics=lambda y, p, loss: tagging_metrics(y, p, store.labels, loss), select=config.select,
-                      progress=config.progress, log=log, world=world, amp_level=config.amp_level,
-                      loss_scale=config.loss_scale)
-    fingerprint = {**config.fingerprint(), "features": _features_digest(store)}
-    result = trainer.fit(batches["train"], batches["valid"], config.epochs, resume=config.resume,
-                         fingerprint=fingerprint)
-    trainer.load(result.best_checkpoint, optimizer=False)
-    best = result.history[result.best_epoch - 1]
-    checkpoint = run_dir / f"{config.checkpoint_name}.ckpt"
-    if world.main:
-        save_checkpoint(net, checkpoint)
-        metrics = {"features": str(store.root), "dataset": store.plan["dataset"], "split": store.plan["split"],
-                   "best_epoch": result.best_epoch, "valid": best.valid, "processes": world.size,
-                   "history": [{"epoch": r.epoch, "train_loss": r.train_loss, "valid_loss": r.valid["loss"],
-                                "valid_roc_auc": r.valid["roc_auc"], "valid_pr_auc": r.valid["pr_auc"],
-                                "seconds": r.seconds} for r in result.history]}
-        write_text_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
-        write_text_atomic(run_dir / "card.yaml", _card_metadata(config, store, net, best.valid))
-        log(f"best epoch {result.best_epoch}: valid ROC-AUC {_value(best.valid['roc_auc'])}, PR-AUC "
-            f"{_value(best.valid['pr_auc'])}; network saved to {checkpoint}")
-        log(f"evaluate it: python -m fcn4 evaluate --weights {checkpoint} --features {store.root}")
-        log(f"publish it:  python -m fcn4 card publish {checkpoint} --metadata {run_dir / 'card.yaml'}")
-    world.barrier()
-    return TrainResult(run_dir, checkpoint, best.valid, result)
+    def check(self, run, start):
+        store = self.store
+        if start.pretrained and start.front_end != store.front_end:
+            raise DatasetError(f"the features in {store.root} were computed with {store.front_end}, but "
+                               f"{run.config.pretrained} expects {start.front_end}; prepare the features with its front end")
+
+    def plan(self, run, start):
+        config, store, world = run.config, self.store, run.world
+        batches = {s: store.batches(s, config.batch_size, config.seed, world, config.reader_threads)
+                   for s in ("train", "valid")}
+        run.log(f"training on {len(batches['train'].y)} clips, validating on {len(batches['valid'].y)}"
+                + (f", data-parallel over {world.size} processes ({config.batch_size} clips per process and step)"
+                   if world.size > 1 else "")
+                + f"; {config.epochs} epochs, batch {config.batch_size}, Adam lr {config.lr}, sigmoid BCE"
+                + (f", mixed precision {config.amp_level} with loss scale {config.loss_scale:g}"
+                   if config.amp_level != "O0" else ""))
+        return Plan(LogitsOf(start.network), batches, store.labels, {"features": _features_digest(store)},
+                    trainer={"loss": "bce", "metrics": lambda y, p, loss: tagging_metrics(y, p, store.labels, loss),
+                             "amp_level": config.amp_level, "loss_scale": config.loss_scale})
+
+    def finish(self, run, trainer, result, start):
+        from ..model.checkpoint import save_checkpoint
+
+        config, store, run_dir, log = run.config, self.store, run.run_dir, run.log
+        best = result.history[result.best_epoch - 1]
+        checkpoint = run_dir / f"{config.checkpoint_name}.ckpt"
+        if run.world.main:
+            save_checkpoint(start.network, checkpoint)
+            run.write_json("metrics.json", {
+                "features": str(store.root), "dataset": store.plan["dataset"], "split": store.plan["split"],
+                "best_epoch": result.best_epoch, "valid": best.valid, "processes": run.world.size,
+                "history": history(result, "roc_auc", "pr_auc")})
+            write_card_metadata(_card_metadata(config, store, start.network, best.valid), run_dir / "card.yaml")
+            log(f"best epoch {result.best_epoch}: valid ROC-AUC {_value(best.valid['roc_auc'])}, PR-AUC "
+                f"{_value(best.valid['pr_auc'])}; network saved to {checkpoint}")
+            log(f"evaluate it: python -m fcn4 evaluate --weights {checkpoint} --features {store.root}")
+            log(f"publish it:  python -m fcn4 card publish {checkpoint} --metadata {run_dir / 'card.yaml'}")
+        return TrainResult(run_dir, checkpoint, best.valid, result)
 
 
 def load_for_features(weights, store: FeatureStore):
@@ -176,7 +170,7 @@ def load_for_features(weights, store: FeatureStore):
 
 
 def evaluate(weights, features, *, split: str = "test", batch_size: int = 8, reader_threads: int = 2,
-             log: Callable[[str], None] = print) -> dict:
+             log: Callable[[str], None] | None = None) -> dict:
     """Exact macro ROC-AUC and PR-AUC (and the per-tag table) of ``weights`` on a split of ``features``."""
     import mindspore as ms
 
@@ -184,6 +178,7 @@ def evaluate(weights, features, *, split: str = "test", batch_size: int = 8, rea
 
     if split not in SPLITS:
         raise SettingError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    log = log or logger.info
     store = FeatureStore.open(features, splits=(split,))
     net = load_for_features(weights, store)
     net.set_train(False)
@@ -204,23 +199,15 @@ def _features_digest(store: FeatureStore) -> str:
     return hashlib.sha256(json.dumps(plan, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _card_metadata(config: TrainConfig, store: FeatureStore, net, valid: dict) -> str:
-    import yaml
-
-
+def _card_metadata(config: TrainConfig, store: FeatureStore, net, valid: dict):
     dataset = _DATASET_NAMES.get(store.plan["dataset"], store.plan["dataset"])
     name = config.checkpoint_name.replace("-", "_")
-    metadata = {
-        "name": name if "_v" in name else f"{name}_v1.0", "version": "1.0", "dataset": dataset,
-        "asset_link": f"https://example.invalid/fcn4/{config.checkpoint_name}.ckpt", "user_id": "local",
-        "author": "fcn4-train", "labels": list(store.labels), "arguments": net.arguments(),
-        "front_end": dataclasses.asdict(store.front_end),
-        "metrics": {"valid_roc_auc": _rounded(valid["roc_auc"]), "valid_pr_auc": _rounded(valid["pr_auc"])},
-        "summary": f"FCN-4 trained on {dataset} ({len(store.labels)} tags, {store.plan['split']} split) "
-                   f"from {config.pretrained if config.pretrained != 'none' else 'random weights'}.",
-    }
-    return ("# metadata for: python -m fcn4 card publish <checkpoint> --metadata THIS_FILE "
-            "(set asset_link to where the checkpoint will be hosted)\n" + yaml.safe_dump(metadata, sort_keys=False))
+    return card_metadata(
+        name=name if "_v" in name else f"{name}_v1.0", dataset=dataset, net=net, labels=store.labels,
+        front_end=store.front_end, asset_link=f"https://example.invalid/fcn4/{config.checkpoint_name}.ckpt",
+        metrics={"valid_roc_auc": _rounded(valid["roc_auc"]), "valid_pr_auc": _rounded(valid["pr_auc"])},
+        summary=f"FCN-4 trained on {dataset} ({len(store.labels)} tags, {store.plan['split']} split) "
+                f"from {config.pretrained if config.pretrained != 'none' else 'random weights'}.")
 
 
 def _rounded(value):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import os
 import time
@@ -34,6 +35,8 @@ from ..base.progress import progress_bar
 from .batches import ArrayBatches, PipelineBatches, batch_count, epoch_order  # noqa: F401 (old home)
 from .parallel import SINGLE, World
 from .run_folder import CHECKPOINTS, STATE_FILE, TrainingError, checkpoint_name, hold_run_folder, read_state  # noqa: F401
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["LOSSES", "AMP_LEVELS", "Trainer", "EpochRecord", "FitResult", "TrainingError",
            "LogitsOf", "probabilities_from_logits", "loss_from_logits", "predict_logits"]
@@ -140,7 +143,7 @@ class Trainer:
     progress : bool, optional
         A progress bar per epoch on stderr; default: when stderr is a terminal.
     log : callable
-        Receives one line per epoch.
+        Receives one line per epoch (default: this module's logger).
     world : World
         This process's place among data-parallel ranks (:func:`fcn4.training.parallel.init_world`):
         gradients are averaged over the ranks, and only rank 0 writes files and logs.
@@ -151,7 +154,7 @@ class Trainer:
 
     def __init__(self, model, *, labels: Sequence[str], run_dir, loss: str = "bce", lr: float = 5e-4,
                  metrics: Callable | None = None, select: str = "accuracy", progress: bool | None = None,
-                 log: Callable[[str], None] = print, world: World = SINGLE, amp_level: str = "O0",
+                 log: Callable[[str], None] | None = None, world: World = SINGLE, amp_level: str = "O0",
                  loss_scale: float = 1024.0):
         import mindspore as ms
         from mindspore import nn
@@ -164,7 +167,7 @@ class Trainer:
             raise SettingError(f"amp_level must be one of {', '.join(AMP_LEVELS)}, got {amp_level!r}")
         self.model, self.labels, self.loss, self.lr = model, tuple(labels), loss, float(lr)
         self.run_dir, self.world = Path(run_dir), world
-        self.select, self.log = select, world.on_main(log)
+        self.select, self.log = select, world.on_main(log or logger.info)
         self.progress = progress if world.main else False
         if metrics is None:
             from .metrics import classification_metrics

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 import fcn4.audio.frontend
+import fcn4.errors
+import fcn4.training.batches
 import fcn4.training.trainer
 import hubconf
 from fcn4 import FCN4, Tagger, save_checkpoint
@@ -18,7 +20,7 @@ from fcn4.model.labels import MTAT_TAGS
 from fcn4.training.datasets import GTZAN_URL
 from finetune import ConfigError, FinetuneConfig, run
 from finetune.cli import main
-from finetune.synthetic import write_gtzan_corpus
+from fcn4.training.synthetic import write_gtzan_corpus
 from helpers import msrun_two_ranks, randomise, values, write_genre_folders
 
 WIDE = (1, 8, 16, 32, 64)  # narrow, yet wide enough for random features to separate the genres
@@ -81,7 +83,7 @@ def test_a_second_run_reads_the_cache_and_decodes_nothing(gtzan, tmp_path, monke
             raise AssertionError(f"decoded {path} although it was cached")
 
         with monkeypatch.context() as patched:
-            patched.setattr(fcn4.audio.FrontEnd, "load", no_decoding)
+            patched.setattr(fcn4.audio.frontend.FrontEnd, "load", no_decoding)
             second = run(_config(gtzan, tmp_path / f"{mode}2", mode=mode, epochs=2), log=_quiet, warn=_quiet)
         assert second.metrics["accuracy"] == first.metrics["accuracy"]
         assert second.metrics["roc_auc"] == pytest.approx(first.metrics["roc_auc"], abs=1e-6)
@@ -120,7 +122,7 @@ def test_full_and_last_n_train_exactly_their_blocks_and_the_head(gtzan, tmp_path
 def test_resume_after_a_kill_ends_where_an_uninterrupted_run_does(gtzan, tmp_path, monkeypatch):
     whole = run(_config(gtzan, tmp_path / "whole", mode="last-1", epochs=3), log=_quiet, warn=_quiet)
 
-    real_epoch = fcn4.training.PipelineBatches.epoch
+    real_epoch = fcn4.training.batches.PipelineBatches.epoch
 
     def killed_in_epoch_3(self, epoch, shuffle=True):
         for n, batch in enumerate(real_epoch(self, epoch, shuffle)):
@@ -129,7 +131,7 @@ def test_resume_after_a_kill_ends_where_an_uninterrupted_run_does(gtzan, tmp_pat
             yield batch
 
     with monkeypatch.context() as patched:
-        patched.setattr(fcn4.training.PipelineBatches, "epoch", killed_in_epoch_3)
+        patched.setattr(fcn4.training.batches.PipelineBatches, "epoch", killed_in_epoch_3)
         with pytest.raises(KeyboardInterrupt):
             run(_config(gtzan, tmp_path / "cut", mode="last-1", epochs=3), log=_quiet, warn=_quiet)
     state = json.loads((tmp_path / "cut" / "train_state.json").read_text())
@@ -150,7 +152,7 @@ def test_a_run_is_never_overwritten_and_a_resume_keeps_its_recipe(gtzan, tmp_pat
     run(_config(gtzan, tmp_path / "run", epochs=1), log=_quiet, warn=_quiet)
     with pytest.raises(ConfigError, match="already holds a run; pass --resume"):
         run(_config(gtzan, tmp_path / "run", epochs=1), log=_quiet, warn=_quiet)
-    with pytest.raises(fcn4.training.TrainingError, match="lr: was 0.01, now 0.5"):
+    with pytest.raises(fcn4.errors.TrainingError, match="lr: was 0.01, now 0.5"):
         run(_config(gtzan, tmp_path / "run", epochs=2, lr=0.5, resume=True), log=_quiet, warn=_quiet)
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from fcn4 import MTAT_TAGS
 from fcn4.audio.frontend import DEFAULT_FRONT_END
-from fcn4.audio.synth import write_mtat_corpus
+from fcn4.training.synthetic import write_mtat_corpus
 from fcn4.model.checkpoint import read_checkpoint
 from fcn4.training.datasets import DatasetError
 from fcn4.training.feature_store import FeatureStore
