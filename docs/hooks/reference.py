@@ -96,7 +96,8 @@ def errors_list() -> str:
     try:
         from finetune import ConfigError  # imports MindSpore
 
-        classes.append(ConfigError)
+        if ConfigError not in classes:
+            classes.append(ConfigError)
     except ImportError:
         pass
     for cls in classes:
