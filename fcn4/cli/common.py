@@ -65,8 +65,8 @@ def whole_number(low: int | None = None, high: int | None = None, what: str | No
     """
     def parse(text: str) -> int:
         try:
-            value = int(text.strip())
-        except (ValueError, AttributeError):
+            value = int(text)  # int strips the whitespace it takes (not \x1c-\x1f, which str.strip does)
+        except (ValueError, TypeError):
             value = None
         if value is None or (low is not None and value < low) or (high is not None and value > high):
             raise argparse.ArgumentTypeError(f"takes {_what(what or 'a whole number', low, high)}, got {_shown(text)}")
@@ -89,8 +89,8 @@ def real_number(low: float | None = None, high: float | None = None, *, low_open
     """
     def parse(text: str) -> float:
         try:
-            value = float(text.strip())
-        except (ValueError, AttributeError):
+            value = float(text)
+        except (ValueError, TypeError):
             value = math.nan
         bad = (not math.isfinite(value) or (low is not None and (value <= low if low_open else value < low))
                or (high is not None and value > high))
