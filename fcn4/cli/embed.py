@@ -7,7 +7,7 @@ import time
 from ..base.errors import SettingError
 from .common import SOME_FAILED, check_output_file
 from .library import run_ray, split_address
-from .tag import add_inference_options, open_tagger, predict_options
+from .tag import add_inference_options, open_tagger, predict_options, settings_from_args
 
 HELP = "2048-d FCN-4 embeddings of audio files to .npz; exit 1 if any file failed"
 
@@ -22,7 +22,7 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     split_address(args)
     if args.ray is not None:
-        return run_ray(args, "embed")
+        return run_ray(args, "embed", settings_from_args(args))
     if not args.output.endswith(".npz"):
         raise SettingError(f"--output '{args.output}': embeddings are written as .npz; name the file FILE.npz")
     check_output_file("--output", args.output)

@@ -15,10 +15,10 @@ _ADDRESS = re.compile(r"^(local|auto|(ray://)?[\w.-]+:\d+)$")
 
 
 def add_ray_options(parser) -> None:
-    from ..library.job import tag_library
+    from ..library.results import LibraryJobOptions
     from ..library.store import MAX_PART_ROWS
 
-    job = defaults(tag_library)
+    job = defaults(LibraryJobOptions)
     group = parser.add_argument_group("on Ray Data (pip install 'fcn4-mindspore[ray]')")
     group.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                        help="run on Ray Data into a Parquet store folder (-o): no ADDRESS, a Ray on this "
@@ -58,19 +58,19 @@ def check_ray(args, command: str) -> None:
                                f"{args.output}")
 
 
-def run_ray(args, command: str) -> int:
+def run_ray(args, command: str, settings) -> int:
+    """``command --ray``: the files of ``args`` tagged under ``settings`` (:class:`InferenceSettings`) on Ray."""
     from ..base.progress import log_line
     from ..library.job import tag_library
-    from ..library.store import MAX_PART_ROWS
+    from ..library.results import LibraryJobOptions
 
     check_ray(args, command)
-    result = tag_library(
-        args.paths, args.output, weights=args.weights, labels=args.labels, embeddings=command == "embed",
-        address=None if args.ray == "local" else args.ray, window=args.window, hop_seconds=args.hop,
-        aggregate=args.aggregate, min_seconds=args.min_seconds, max_hours=args.max_hours,
-        long_files=args.long_files, decode_timeout=args.decode_timeout, batch_size=args.batch_size,
-        actors=args.actors, threads=args.threads, top_k=getattr(args, "top_k", 5), retry_failed=args.retry_failed,
-        rows_per_part=args.rows_per_part, progress=args.progress, log=lambda line: log_line(f"fcn4 {command}: {line}"))
+    job = LibraryJobOptions(address=None if args.ray == "local" else args.ray, actors=args.actors,
+                            threads=args.threads, retry_failed=args.retry_failed, rows_per_part=args.rows_per_part,
+                            progress=args.progress)
+    result = tag_library(args.paths, args.output, weights=args.weights, labels=args.labels,
+                         embeddings=command == "embed", batch_size=args.batch_size, settings=settings,
+                         job=job, log=lambda line: log_line(f"fcn4 {command}: {line}"))
     print(f"fcn4 {command}: {result.listed} input(s): {result.skipped} already in the store, {result.tagged} "
           f"{'embedded' if command == 'embed' else 'tagged'}, {result.failed} failed (a row each, with the reason); "
           f"{result.parts} part(s) written to {result.store} ({result.seconds:.1f} s, "

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -11,7 +12,8 @@ from ..base.errors import SettingError
 from ..hub.weights import DEFAULT_UID
 from ..inference.backends import BACKENDS
 from ..inference.reports import FORMATS
-from ..inference.tagger import AGGREGATES, Tagger
+from ..inference.settings import AGGREGATES, InferenceSettings
+from ..inference.tagger import Tagger
 from . import common
 from .common import SOME_FAILED, check_output_file, check_output_folder, defaults, output
 from .library import add_ray_options, run_ray, split_address
@@ -19,8 +21,41 @@ from .library import add_ray_options, run_ray, split_address
 HELP = "tag audio files and folders; exit 1 if any file failed"
 
 
+#: The flags of :class:`InferenceSettings`' fields: field -> (flag, argparse options); default and help from the field.
+SETTINGS_FLAGS = {
+    "window": ("--window", {"choices": WINDOW_MODES}),
+    "hop_seconds": ("--hop", {"type": common.positive_float, "metavar": "SECONDS"}),
+    "aggregate": ("--aggregate", {"choices": AGGREGATES}),
+    "min_seconds": ("--min-seconds", {"type": common.non_negative_float}),
+    "max_hours": ("--max-hours", {"type": common.positive_float}),
+    "long_files": ("--long-files", {"choices": LONG_FILES}),
+    "decode_timeout": ("--decode-timeout", {"type": common.positive_float, "metavar": "SECONDS"}),
+    "top_k": ("--top-k", {"type": common.non_negative_int}),
+}
+
+
+def add_settings_flags(parser, names) -> None:
+    """The flags of the :class:`InferenceSettings` fields ``names``, their defaults and help from the fields."""
+    fields = {f.name: f for f in dataclasses.fields(InferenceSettings)}
+    for name in names:
+        flag, options = SETTINGS_FLAGS[name]
+        default = fields[name].default
+        parser.add_argument(flag, dest=_dest(flag), default=default,
+                            help=fields[name].metadata["help"].format(default=default), **options)
+
+
+def settings_from_args(args) -> InferenceSettings:
+    """The job's :class:`InferenceSettings`, made once from the flags (a command without a flag: its default)."""
+    return InferenceSettings(**{name: getattr(args, _dest(flag)) for name, (flag, _) in SETTINGS_FLAGS.items()
+                                if hasattr(args, _dest(flag))})
+
+
+def _dest(flag: str) -> str:
+    return flag.lstrip("-").replace("-", "_")  # argparse's own: --hop is args.hop
+
+
 def add_inference_options(parser) -> None:
-    """The flags of every command that runs a Tagger (defaults: ``Tagger`` and ``Tagger.predict``)."""
+    """The flags of every command that runs a Tagger (defaults: ``Tagger`` and :class:`InferenceSettings`)."""
     tagger, predict = defaults(Tagger), defaults(Tagger.predict)
     parser.add_argument("paths", nargs="*", metavar="PATH",
                         help="audio files and folders (searched recursively for audio files, sorted)")
@@ -28,23 +63,7 @@ def add_inference_options(parser) -> None:
                         help=f"hub uid, card file or .ckpt (default {DEFAULT_UID}, the MagnaTagATune weights)")
     parser.add_argument("--labels", help="output names for a .ckpt without a card: a label set of the "
                                          "package (mtat_top50, gtzan_genres) or a file, one a line")
-    parser.add_argument("--window", choices=WINDOW_MODES, default=predict["window"],
-                        help="clip: the centre 29.12 s, as in training (default); track: every window")
-    parser.add_argument("--hop", type=common.positive_float, default=predict["hop_seconds"], metavar="SECONDS",
-                        help="seconds between track windows (default: the window length, no overlap)")
-    parser.add_argument("--aggregate", choices=AGGREGATES, default=predict["aggregate"],
-                        help=f"how a track's windows combine (default {predict['aggregate']})")
-    parser.add_argument("--min-seconds", type=common.non_negative_float, default=predict["min_seconds"],
-                        help="shorter files fail instead of being padded (default: one window of the "
-                             "network's pooling, 3.39 s; 0 pads anything)")
-    parser.add_argument("--max-hours", type=common.positive_float, default=predict["max_hours"],
-                        help=f"longer files are refused, or tagged over their first hours with --long-files "
-                             f"truncate (default {predict['max_hours']:g})")
-    parser.add_argument("--long-files", choices=LONG_FILES, default=predict["long_files"],
-                        help=f"what becomes of a file longer than --max-hours (default {predict['long_files']})")
-    parser.add_argument("--decode-timeout", type=common.positive_float, default=predict["decode_timeout"],
-                        metavar="SECONDS",
-                        help=f"a file a decoding worker spends longer on fails (default {predict['decode_timeout']:g})")
+    add_settings_flags(parser, [name for name in SETTINGS_FLAGS if name != "top_k"])
     parser.add_argument("--batch-size", type=common.positive_int, default=tagger["batch_size"],
                         help=f"windows per network call (default {tagger['batch_size']})")
     parser.add_argument("--workers", type=common.workers, default=tagger["workers"],
@@ -64,9 +83,8 @@ def open_tagger(args) -> Tagger:
 
 
 def predict_options(args) -> dict:
-    return {"window": args.window, "hop_seconds": args.hop, "aggregate": args.aggregate,
-            "min_seconds": args.min_seconds, "max_hours": args.max_hours, "long_files": args.long_files,
-            "decode_timeout": args.decode_timeout, "progress": args.progress}
+    """:meth:`Tagger.predict`'s arguments from the flags: the settings, made once, and the progress bar."""
+    return {"settings": settings_from_args(args), "progress": args.progress}
 
 
 def report_failure(command: str, prediction) -> None:
@@ -98,8 +116,7 @@ def _check_plot(args) -> None:
 
 def add_arguments(parser) -> None:
     add_inference_options(parser)
-    parser.add_argument("--top-k", type=common.non_negative_int, default=5,
-                        help="tags listed per file (default 5; 0: all)")
+    add_settings_flags(parser, ["top_k"])
     parser.add_argument("--threshold", type=common.probability, default=None, metavar="P",
                         help="list only tags with probability >= P")
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format (default table)")
@@ -115,17 +132,19 @@ def run(args) -> int:
 
     split_address(args)
     if args.ray is not None:
-        return run_ray(args, "tag")
+        return run_ray(args, "tag", settings_from_args(args))
     check_output_file("--output", args.output)
     _check_plot(args)
     start = time.perf_counter()
+    settings = settings_from_args(args)
     with open_tagger(args) as tagger:
-        header = {"weights": tagger.weights, "backend": tagger.backend.name, "window": args.window,
-                  "hop_seconds": args.hop, "aggregate": args.aggregate}
+        header = {"weights": tagger.weights, "backend": tagger.backend.name, "window": settings.window,
+                  "hop_seconds": settings.hop_seconds, "aggregate": settings.aggregate}
         with output(args.output) as handle:
-            writer = TagWriter(handle, args.format, tagger.labels, header, top_k=args.top_k,
-                               threshold=args.threshold, per_window=args.window == "track")
-            for index, prediction in enumerate(tagger.predict(args.paths, embeddings=False, **predict_options(args))):
+            writer = TagWriter(handle, args.format, tagger.labels, header, top_k=settings.top_k,
+                               threshold=args.threshold, per_window=settings.window == "track")
+            for index, prediction in enumerate(tagger.predict(args.paths, settings, embeddings=False,
+                                                              progress=args.progress)):
                 report_failure("tag", prediction)
                 writer.write(prediction)
                 if args.plot and prediction.ok:

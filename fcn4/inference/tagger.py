@@ -7,123 +7,24 @@
 from __future__ import annotations
 
 import contextlib
-import math
 import weakref
 from collections import deque
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from ..audio.decoding import LONG_FILES, WINDOW_MODES, DecodeJob, DecodePool, default_workers, plan
+from ..audio.decoding import DecodePool, default_workers, plan
 from ..audio.frontend import DEFAULT_FRONT_END, FrontEnd
 from ..audio.sources import find_audio
 from ..base.errors import SettingError
 from ..base.progress import progress_bar
 from ..hub.weights import DEFAULT_UID, resolve
-from ..model.labels import labels_from, top_k
+from ..model.labels import labels_from
+from .predictions import Embeddings, Prediction
+from .settings import AGGREGATES, DECODE_TIMEOUT, MAX_HOURS, InferenceSettings, check_top
+from .settings import whole as _whole
 
-__all__ = ["Tagger", "Prediction", "Embeddings", "AGGREGATES"]
-
-#: Files longer than this many hours are refused (or, asked to, tagged over their first hours).
-MAX_HOURS = 24.0
-#: Seconds a decoding worker may spend on one job (a file, or a range of a long track's windows).
-DECODE_TIMEOUT = 300.0
-#: How window outputs combine into a track's: the mean (default) or the maximum.
-AGGREGATES = ("mean", "max")
-_EMPTY = np.zeros((0, 0), np.float32)
-
-
-@dataclass(frozen=True, eq=False)
-class Prediction:
-    """What the network said about one file, window by window, or why the file was skipped.
-
-    Attributes
-    ----------
-    path : str
-    labels : tuple of str
-        Names of the outputs, in the checkpoint's order.
-    error : str or None
-        Why the file could not be used (then there are no windows).
-    starts : ndarray ``[W]``
-        Start of each window, in seconds into the file.
-    window_probabilities : ndarray ``[W, C]``
-    window_embeddings : ndarray ``[W, D]`` or None
-        Present when embeddings were asked for.
-    aggregate : {'mean', 'max'}
-        How :attr:`probabilities` and :attr:`embedding` combine the windows.
-    note : str or None
-        What else to know (a file longer than the limit, tagged over its first hours).
-    """
-    path: str
-    labels: tuple[str, ...]
-    error: str | None = None
-    starts: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    window_probabilities: np.ndarray = field(default_factory=lambda: _EMPTY)
-    window_embeddings: np.ndarray | None = None
-    aggregate: str = "mean"
-    note: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    @property
-    def probabilities(self) -> np.ndarray | None:
-        """The file's ``[C]`` tag probabilities (windows combined by :attr:`aggregate`)."""
-        return None if not self.ok else _combine(self.window_probabilities, self.aggregate)
-
-    @property
-    def embedding(self) -> np.ndarray | None:
-        """The file's ``[D]`` embedding (windows combined by :attr:`aggregate`)."""
-        if not self.ok or self.window_embeddings is None:
-            return None
-        return _combine(self.window_embeddings, self.aggregate)
-
-    def top(self, k: int = 5, threshold: float | None = None) -> list[tuple[str, float]]:
-        """The ``k`` most probable tags (``k=0``: all), keeping only those >= ``threshold``."""
-        check_top(k, threshold)
-        if not self.ok:
-            return []
-        ranked = top_k(self.probabilities, self.labels, k if k > 0 else len(self.labels))
-        return [(tag, p) for tag, p in ranked if threshold is None or p >= threshold]
-
-
-@dataclass(frozen=True, eq=False)
-class Embeddings:
-    """FCN-4 embeddings of many files: one row of :attr:`vectors` per file of :attr:`paths`.
-
-    :meth:`save` writes them to ``.npz`` (plain arrays: ``numpy.load(..., allow_pickle=False)``
-    reads it): ``embeddings`` ``[N, D]``, ``paths`` ``[N]``, ``failed_paths`` and
-    ``failed_reasons``, ``window_embeddings`` ``[M, D]`` with ``window_file`` (row of ``paths``)
-    and ``window_start`` (seconds), and ``window``, ``aggregate``, ``weights`` as strings.
-    """
-    paths: tuple[str, ...]
-    vectors: np.ndarray
-    failures: tuple[tuple[str, str], ...]
-    window_vectors: np.ndarray
-    window_file: np.ndarray
-    window_start: np.ndarray
-    window: str = "clip"
-    aggregate: str = "mean"
-    weights: str = ""
-
-    def save(self, path) -> Path:
-        """Write the ``.npz`` atomically (a good file is never replaced by a partial one)."""
-        from ..base.files import replace_durably, temporary_beside
-
-        path = Path(path)
-        if path.suffix != ".npz":
-            raise SettingError(f"embeddings are saved as .npz; got output file '{path}'")
-        failed = [p for p, _ in self.failures], [r for _, r in self.failures]
-        with temporary_beside(path, ".npz") as tmp:
-            np.savez(tmp, embeddings=self.vectors, paths=_strings(self.paths),
-                     failed_paths=_strings(failed[0]), failed_reasons=_strings(failed[1]),
-                     window_embeddings=self.window_vectors, window_file=self.window_file,
-                     window_start=self.window_start, window=np.str_(self.window),
-                     aggregate=np.str_(self.aggregate), weights=np.str_(self.weights))
-            replace_durably(tmp, path)
-        return path
+__all__ = ["Tagger", "Prediction", "Embeddings", "InferenceSettings", "AGGREGATES", "MAX_HOURS", "DECODE_TIMEOUT",
+           "check_top", "run_network"]
 
 
 class Tagger:
@@ -230,15 +131,18 @@ class Tagger:
                 f"batch_size={self.backend.batch_size}, workers={self.workers})")
 
     # ------------------------------------------------------------------------- work
-    def predict(self, paths, *, window: str = "clip", hop_seconds: float | None = None, aggregate: str = "mean",
-                min_seconds: float | None = None, max_hours: float | None = MAX_HOURS, long_files: str = "refuse",
-                decode_timeout: float | None = DECODE_TIMEOUT, embeddings: bool = True, progress: bool | None = None):
+    def predict(self, paths, settings: InferenceSettings | None = None, *, embeddings: bool = True,
+                progress: bool | None = None, **options):
         """Yield a :class:`Prediction` for every file of ``paths``, in order, as they are done.
 
         Parameters
         ----------
         paths : path or list of paths
             Audio files and folders (searched recursively for audio extensions, sorted).
+        settings : InferenceSettings, optional
+            How files are windowed and combined (default: :class:`InferenceSettings`' defaults);
+            its fields may also be given one by one as keyword arguments (``options``), which
+            replace the ones of ``settings``:
         window : {'clip', 'track'}
             ``clip``: the centre :attr:`~fcn4.FrontEnd.clip_seconds` of each file, as in
             training; ``track``: all its windows, ``hop_seconds`` apart (default: no overlap).
@@ -261,33 +165,18 @@ class Tagger:
         A long track is decoded in ranges of windows that the workers share, and memory does not
         grow with a file's length.
         """
-        if aggregate not in AGGREGATES:
-            raise SettingError(f"aggregate must be one of {', '.join(AGGREGATES)}, got {aggregate!r}")
-        if window not in WINDOW_MODES:
-            raise SettingError(f"window must be one of {', '.join(WINDOW_MODES)}, got {window!r}")
-        if long_files not in LONG_FILES:
-            raise SettingError(f"long_files must be one of {', '.join(LONG_FILES)}, got {long_files!r}")
-        _number("hop_seconds", hop_seconds, 0, low_open=True)
-        _number("min_seconds", min_seconds, 0)
-        _number("max_hours", max_hours, 0, low_open=True)
-        _number("decode_timeout", decode_timeout, 0, low_open=True)
-        minimum = self.min_seconds if min_seconds is None else float(min_seconds)
-        limit = None if max_hours is None else float(max_hours) * 3600
-        # The settings are checked above, at the call; the work starts when the caller iterates.
-        return self._predict(paths, window, hop_seconds, aggregate, minimum, limit, long_files, decode_timeout,
-                             embeddings, progress)
+        # The settings are checked now, at the call; the work starts when the caller iterates.
+        return self._predict(paths, InferenceSettings.of(settings, **options), embeddings, progress)
 
-    def _predict(self, paths, window, hop_seconds, aggregate, minimum, limit, long_files, decode_timeout,
-                 embeddings, progress):
+    def _predict(self, paths, settings: InferenceSettings, embeddings, progress):
         sources = find_audio(paths)
+        aggregate = settings.aggregate
         parts_of: deque[int] = deque()  # jobs per readable file, known once its jobs are planned
 
         def jobs():
             for source in sources:
                 if source.error is None:
-                    parts = plan(source.path, DecodeJob(source.path, self.front_end, window, hop_seconds, minimum,
-                                                        max_seconds=limit, long_files=long_files,
-                                                        timeout=decode_timeout))
+                    parts = plan(source.path, settings.decode_job(source.path, self.front_end, self.min_seconds))
                     parts_of.append(len(parts))
                     yield from parts
 
@@ -313,20 +202,23 @@ class Tagger:
             self._run_batches(queue, embeddings, last=True)
             yield from _finished(pending, bar, self.labels, aggregate, embeddings)
 
-    def tag(self, paths, **options) -> list[Prediction]:
-        """Tag every file of ``paths``; options as :meth:`predict`. See :meth:`Prediction.top`."""
+    def tag(self, paths, settings: InferenceSettings | None = None, **options) -> list[Prediction]:
+        """Tag every file of ``paths``; settings and options as :meth:`predict`. See :meth:`Prediction.top`."""
         options.setdefault("embeddings", False)
-        return list(self.predict(paths, **options))
+        return list(self.predict(paths, settings, **options))
 
-    def embed(self, paths, *, window: str = "clip", aggregate: str = "mean", **options) -> Embeddings:
+    def embed(self, paths, settings: InferenceSettings | None = None, *, progress: bool | None = None,
+              **options) -> Embeddings:
         """The embeddings (the dense head's ``in_classes[-1]``-d input) of every file of ``paths``.
 
-        Options as :meth:`predict`; with ``window='track'`` each file's vector combines its
-        windows (``aggregate``) and every window's vector is kept too.
+        Settings and options as :meth:`predict`; with ``window='track'`` each file's vector combines
+        its windows (``aggregate``) and every window's vector is kept too.
         """
+        settings = InferenceSettings.of(settings, **options)
+        window, aggregate = settings.window, settings.aggregate
         rows, failures, windows, window_file, window_start = [], [], [], [], []
         paths_ok = []
-        for prediction in self.predict(paths, window=window, aggregate=aggregate, embeddings=True, **options):
+        for prediction in self.predict(paths, settings, embeddings=True, progress=progress):
             if not prediction.ok:
                 failures.append((prediction.path, prediction.error))
                 continue
@@ -345,12 +237,26 @@ class Tagger:
     def _run_batches(self, queue: list, embeddings: bool, last: bool) -> None:
         """Run the queued windows in full batches (``last``: the remainder too) and hand out the outputs."""
         size = self.backend.batch_size
-        while len(queue) >= size or (last and queue):
-            batch = queue[:size]
-            del queue[:size]
-            features, probabilities = self.backend(np.stack([melgram for _, melgram in batch])[:, None])
+        take = len(queue) if last else len(queue) - len(queue) % size
+        if take:
+            batch = queue[:take]
+            del queue[:take]
+            features, probabilities = run_network(self.backend, np.stack([melgram for _, melgram in batch]))
             for (record, _), f, p in zip(batch, features, probabilities):
                 record.fill(f if embeddings else None, p)
+
+
+def run_network(backend, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The network over log-mel windows ``[N, mels, frames]`` in the backend's batches: (features
+    ``[N, D]``, probabilities ``[N, C]``). The Tagger's engine, and each Ray actor's."""
+    features, probabilities = [], []
+    for at in range(0, len(windows), backend.batch_size):
+        f, p = backend(windows[at:at + backend.batch_size][:, None])
+        features.append(f)
+        probabilities.append(p)
+    info = backend.info
+    return (np.concatenate(features) if features else np.zeros((0, info.num_features), np.float32),
+            np.concatenate(probabilities) if probabilities else np.zeros((0, info.num_classes), np.float32))
 
 
 def _finished(pending: deque, bar, labels, aggregate: str, embeddings: bool):
@@ -399,31 +305,6 @@ class _Pending:
                           np.stack(self.features) if embeddings else None, aggregate, self.note)
 
 
-def check_top(k, threshold=None) -> None:
-    """Refuse a ``k`` that is not a whole number >= 0, or a ``threshold`` that is not a number
-    (:class:`~fcn4.SettingError`)."""
-    _whole("k (top_k)", k, 0)
-    _number("threshold", threshold, None)
-
-
-def _whole(name: str, value, low: int, none: bool = False) -> None:
-    if value is None and none:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise SettingError(f"{name} must be a whole number >= {low}{' or None' if none else ''}, got {value!r}")
-
-
-def _number(name: str, value, low: float | None, low_open: bool = False) -> None:
-    """None, or a finite number >= ``low`` (> ``low`` with ``low_open``); else a SettingError."""
-    if value is None:
-        return
-    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating)) \
-        and math.isfinite(value) and (low is None or (value > low if low_open else value >= low))
-    if not ok:
-        bound = "" if low is None else f" {'>' if low_open else '>='} {low:g}"
-        raise SettingError(f"{name} must be a finite number{bound} or None, got {value!r}")
-
-
 def _open_weights(weights, labels=None):
     """(network builder, cache key, labels or None, front end, source, spec) for a uid, card or .ckpt.
 
@@ -439,11 +320,3 @@ def _open_weights(weights, labels=None):
 
 def _numbered(n: int) -> tuple[str, ...]:
     return tuple(f"output_{i}" for i in range(n))
-
-
-def _combine(values: np.ndarray, aggregate: str) -> np.ndarray:
-    return values.max(axis=0) if aggregate == "max" else values.mean(axis=0)
-
-
-def _strings(values) -> np.ndarray:
-    return np.asarray(list(values), dtype=np.str_) if len(values) else np.zeros(0, dtype="<U1")

@@ -7,11 +7,12 @@ the optional extra ``fcn4-mindspore[ray]``: they load only when these modules ar
 """
 from ..base.lazy import lazy_exports as _lazy_exports
 
-__all__ = ["tag_library", "embed_library", "LibraryResult", "LibraryJobError", "Store", "StoreSettings",
-           "StoreError", "similar", "SimilarityIndex", "iter_inputs", "MissingExtra"]
+__all__ = ["tag_library", "embed_library", "LibraryResult", "LibraryJobError", "LibraryJobOptions", "Store",
+           "StoreSettings", "StoreError", "similar", "SimilarityIndex", "iter_inputs", "MissingExtra"]
 
 __getattr__ = _lazy_exports(__name__, {
     "job": ("tag_library", "embed_library", "LibraryResult", "LibraryJobError"),
+    "results": ("LibraryJobOptions",),
     "store": ("Store", "StoreSettings", "StoreError"),
     "similarity": ("similar", "SimilarityIndex"),
     "inputs": ("iter_inputs",),

@@ -128,9 +128,7 @@ def query_vector(query, store: Store, **tagger_options) -> np.ndarray:
         if sha256 != settings.sha256:
             raise StoreError(f"the weights {settings.weights} now have sha256 {sha256}, the store {store.folder} was "
                              f"written with {settings.sha256}; the query's embedding would not be comparable")
-        embeddings = tagger.embed([query], window=settings.window, hop_seconds=settings.hop_seconds,
-                                  aggregate=settings.aggregate, min_seconds=settings.min_seconds,
-                                  max_hours=settings.max_hours, long_files=settings.long_files, progress=False)
+        embeddings = tagger.embed([query], settings.inference, progress=False)
     if embeddings.failures:
         raise SettingError(f"query {query}: {embeddings.failures[0][1]}")
     vector = np.asarray(embeddings.vectors[0], np.float32)

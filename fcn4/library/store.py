@@ -18,29 +18,25 @@ label's, in the labels' order), ``top_tags``; with ``--window track`` also
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import errno
 import hashlib
 import json
-import math
 import os
-import re
-import stat
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..base.errors import FCN4Error, UnsafePathError, StoreError
-from ..base.files import TEMPORARY, refuse_link, replace_durably, temporary_beside, write_text_atomic, writing_into
+from ..base.errors import StoreError
+from ..base.files import refuse_link, replace_durably, temporary_beside, write_text_atomic
 from .extra import require
 from .keys import KeySet
+from .store_files import (_first_line, _open_no_follow, _read_small, _unreadable,  # noqa: F401 (as before)
+                          check_folder, remove_stray_temporaries)
+from .store_settings import STORE_FORMAT, StoreSettings  # noqa: F401 (their home before)
 
 __all__ = ["StoreSettings", "Store", "StoreError", "SETTINGS_FILE", "STORE_FORMAT", "MAX_PART_ROWS"]
 
-STORE_FORMAT = 1
 SETTINGS_FILE = "_store.json"
 _PART = "part-{:019d}-{}.parquet"
 
@@ -53,123 +49,8 @@ MAX_PART_ROW_GROUPS = 1024
 #: Values (list elements included) and uncompressed bytes one part may declare, all columns together.
 MAX_PART_VALUES = 1 << 28
 MAX_PART_BYTES = 4 << 30
-#: Bounds of the settings: embedding width, labels, a label's or a name's length, the settings file's size.
-MAX_FEATURES = 1 << 16
-MAX_LABELS = 100_000
-MAX_TEXT = 4096
+#: Bounds of the settings file's size (its fields' bounds: store_settings).
 MAX_SETTINGS_BYTES = 16 << 20
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-
-
-@dataclass(frozen=True)
-class StoreSettings:
-    """What a store's rows depend on: rows written under other settings are not comparable."""
-    weights: str
-    sha256: str | None
-    labels: tuple[str, ...]
-    front_end: dict
-    features: int
-    window: str = "clip"
-    hop_seconds: float | None = None
-    aggregate: str = "mean"
-    min_seconds: float = 0.0
-    max_hours: float | None = None
-    long_files: str = "refuse"
-    embeddings: bool = False
-    top_k: int = 5
-
-    def to_json(self) -> dict:
-        return {"format": STORE_FORMAT, **dataclasses.asdict(self), "labels": list(self.labels)}
-
-    @classmethod
-    def from_json(cls, data: dict, where: str, way_out: str = "write to a new folder") -> "StoreSettings":
-        """The settings ``data`` (parsed JSON) describe, each field checked (type and range) before
-        anything is sized by it; else a :class:`StoreError` naming ``where``, the field and ``way_out``."""
-        if not isinstance(data, dict) or data.get("format") != STORE_FORMAT:
-            found = data.get("format") if isinstance(data, dict) else type(data).__name__
-            raise StoreError(f"{where}: not a store of this version of fcn4 (format {_short(found)}, expected "
-                             f"{STORE_FORMAT}); {way_out}")
-        values = {}
-        for f in dataclasses.fields(cls):
-            if f.name not in data:
-                if f.default is dataclasses.MISSING:
-                    raise StoreError(f"{where}: damaged store settings (the field {f.name!r} is missing); {way_out}")
-                continue
-            value, (check, wants) = data[f.name], _FIELDS[f.name]
-            try:
-                ok = check(value)
-            except (TypeError, ValueError, OverflowError, RecursionError):
-                ok = False
-            if not ok:
-                raise StoreError(f"{where}: damaged store settings (the field {f.name!r} is {_short(value)}; it must "
-                                 f"be {wants}); {way_out}")
-            values[f.name] = tuple(value) if f.name == "labels" else value
-        return cls(**values)
-
-    def differences(self, other: "StoreSettings", ours: str = "the store's", others: str = "this run's") -> list[str]:
-        """What differs from ``other``: ``field: the store's X, this run's Y`` (labels summarised)."""
-        found = []
-        for f in dataclasses.fields(self):
-            mine, theirs = getattr(self, f.name), getattr(other, f.name)
-            if f.name == "weights" and self.sha256 is not None and self.sha256 == other.sha256:
-                continue  # the same checkpoint by another name (a relative path, a copy): its sha256 says so
-            if mine != theirs:
-                if f.name == "labels":
-                    mine, theirs = (f"{len(v)} ({', '.join(v[:3])}, ...)" for v in (mine, theirs))
-                else:
-                    mine, theirs = repr(mine), repr(theirs)
-                found.append(f"{f.name}: {ours} {mine}, {others} {theirs}")
-        return found
-
-
-def _short(value, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + f"... ({type(value).__name__})"
-
-
-def _whole(value, low: int, high: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
-
-
-def _real(value, low: float, high: float, *, above: bool = False) -> bool:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return False
-    return (value > low if above else value >= low) and value <= high
-
-
-def _text(value, limit: int = MAX_TEXT) -> bool:
-    return isinstance(value, str) and 0 < len(value) <= limit and "\0" not in value
-
-
-def _plain_json(value, depth: int = 0) -> bool:
-    if isinstance(value, dict):
-        return depth < 4 and len(value) <= 256 and all(
-            isinstance(k, str) and len(k) <= 256 and _plain_json(v, depth + 1) for k, v in value.items())
-    if isinstance(value, list):
-        return depth < 4 and len(value) <= 4096 and all(_plain_json(v, depth + 1) for v in value)
-    if isinstance(value, float):
-        return math.isfinite(value)
-    return value is None or isinstance(value, (bool, int)) or (isinstance(value, str) and len(value) <= MAX_TEXT)
-
-
-#: Each setting's check and what it takes (said in the refusal).
-_FIELDS = {
-    "weights": (_text, f"a name or path of 1 to {MAX_TEXT} characters"),
-    "sha256": (lambda v: v is None or (isinstance(v, str) and _SHA256.match(v) is not None),
-               "null or 64 lowercase hexadecimal digits"),
-    "labels": (lambda v: isinstance(v, list) and 0 < len(v) <= MAX_LABELS and all(_text(x, 1024) for x in v),
-               f"a list of 1 to {MAX_LABELS:,} names"),
-    "front_end": (lambda v: isinstance(v, dict) and _plain_json(v), "an object of plain settings"),
-    "features": (lambda v: _whole(v, 1, MAX_FEATURES), f"a whole number from 1 to {MAX_FEATURES}"),
-    "window": (lambda v: v in ("clip", "track") and isinstance(v, str), "'clip' or 'track'"),
-    "hop_seconds": (lambda v: v is None or _real(v, 0, 86400, above=True), "null or seconds > 0, at most 86400"),
-    "aggregate": (lambda v: _text(v, 64), "a name"),
-    "min_seconds": (lambda v: _real(v, 0, 86400), "seconds from 0 to 86400"),
-    "max_hours": (lambda v: v is None or _real(v, 0, 1e6, above=True), "null or hours > 0"),
-    "long_files": (lambda v: _text(v, 64), "a name"),
-    "embeddings": (lambda v: isinstance(v, bool), "true or false"),
-    "top_k": (lambda v: _whole(v, 0, MAX_LABELS), f"a whole number from 0 to {MAX_LABELS:,}"),
-}
 
 
 class Store:
@@ -437,59 +318,6 @@ class Store:
         return f"Store({str(self.folder)!r}, weights={self.settings.weights!r}, parts={len(self.parts())})"
 
 
-def remove_stray_temporaries(folder) -> list[Path]:
-    """Delete the temporary files a killed writer left in the store ``folder``: regular files only; a
-    symbolic link with such a name is refused (never followed, never deleted). Call under the lock."""
-    removed = []
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            if not TEMPORARY.match(entry.name):
-                continue
-            refuse_link(entry.path, "a temporary file in the store")
-            if entry.is_file(follow_symlinks=False):
-                with writing_into(folder), contextlib.suppress(FileNotFoundError):
-                    os.unlink(entry.path)
-                    removed.append(Path(entry.path))
-    return removed
-
-
-@contextlib.contextmanager
-def _open_no_follow(path: Path, what: str):
-    """``path`` opened for reading in binary, never through a symbolic link (:class:`UnsafePathError`),
-    and only if it is a regular file (a FIFO or a folder is refused, never waited on)."""
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-    try:
-        fd = os.open(refuse_link(path, what), flags)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP or os.path.islink(path):
-            refuse_link(path, what)
-            raise UnsafePathError(f"{path} ({what}) is a symbolic link; remove the link") from None
-        raise StoreError(f"{path} ({what}): cannot be read ({exc.strerror}); move it out of the store, "
-                         "or restore it") from None
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise StoreError(f"{path} ({what}): not a regular file; move it out of the store")
-        yield handle
-
-
-def _read_small(path: Path, limit: int, what: str) -> bytes:
-    with _open_no_follow(path, what) as handle:
-        data = handle.read(limit + 1)
-    if len(data) > limit:
-        raise StoreError(f"{path} ({what}): larger than {limit:,} bytes, more than any store writes; write to a "
-                         "new folder")
-    return data
-
-
-def _first_line(exc) -> str:
-    return (str(exc).splitlines() or [type(exc).__name__])[0][:300]
-
-
-def _unreadable(part: Path, exc) -> StoreError:
-    return StoreError(f"{part}: not a readable part ({_first_line(exc)}); move it out of the store "
-                      "and rerun the job, which recomputes its files")
-
-
 #: Columns every row has (a writer never leaves them empty): a row without one is damage.
 _REQUIRED = ("path", "status", "key", "size", "mtime_ns")
 
@@ -520,14 +348,6 @@ def _vectors(part: Path, column, paths, width: int) -> np.ndarray:
         raise StoreError(f"{part}: the embedding of {paths[int(bad[0])]} holds NaN or infinite values "
                          f"({len(bad)} row(s) so); {way_out}")
     return values
-
-
-def check_folder(folder) -> Path:
-    """``folder`` as a Path, or a :class:`StoreError` when it is a file (a store is a folder)."""
-    folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise StoreError(f"--output {folder} is a file; a store is a folder: name a new or existing store folder")
-    return folder
 
 
 def schema_for(settings: StoreSettings):

@@ -122,7 +122,7 @@ def test_a_file_whose_decoder_crashes_is_a_row_with_its_reason_and_the_job_goes_
                                                                                    monkeypatch):
     import dataclasses
 
-    import fcn4.library.job
+    import fcn4.inference.settings
     from helpers import CrashingFrontEnd
 
     root, files = music
@@ -130,12 +130,12 @@ def test_a_file_whose_decoder_crashes_is_a_row_with_its_reason_and_the_job_goes_
     library.mkdir()
     os.link(files["one.wav"], library / "crash-me.wav")  # its decoder kills the process reading it
     os.link(files["quiet.ogg"], library / "fine.ogg")
-    real = fcn4.library.job.DecodeJob
+    real = fcn4.inference.settings.DecodeJob  # the one place settings become a DecodeJob
 
     def crashing(path, front_end, *args, **kwargs):
         return real(path, CrashingFrontEnd(**dataclasses.asdict(front_end)), *args, **kwargs)
 
-    monkeypatch.setattr(fcn4.library.job, "DecodeJob", crashing)
+    monkeypatch.setattr(fcn4.inference.settings, "DecodeJob", crashing)
     result = tag_library([library], tmp_path / "store", weights=checkpoint)
     rows = _by_path(tmp_path / "store", ["status", "reason"])
     assert (result.tagged, result.failed) == (1, 1) and rows[str(library / "fine.ogg")]["status"] == "ok"
