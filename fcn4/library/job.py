@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import logging
 import math
 import os
 import time
@@ -49,6 +50,7 @@ __all__ = ["tag_library", "embed_library", "LibraryResult", "LibraryJobError", "
 
 # The names these had when they lived here (tests and scripts import them from here).
 _write_listing, _ray_reason, _Gather = write_listing, ray_reason, Gather
+logger = logging.getLogger(__name__)
 _SETTINGS = {f.name for f in dataclasses.fields(InferenceSettings)}
 _JOB = {f.name for f in dataclasses.fields(LibraryJobOptions)}
 
@@ -87,7 +89,7 @@ def tag_library(paths, store, *, weights=DEFAULT_UID, labels=None, embeddings: b
     settings = InferenceSettings.of(settings, **{k: v for k, v in options.items() if k in _SETTINGS})
     job = dataclasses.replace(job or LibraryJobOptions(), **{k: v for k, v in options.items() if k in _JOB})
     return _tag_library(paths, store, weights, labels, bool(embeddings), batch_size, settings, job,
-                        log or (lambda line: None))
+                        log or logger.info)  # (the CLI hands its own, which prints the lines)
 
 
 def _tag_library(paths, store, weights, labels, embeddings: bool, batch_size: int, settings: InferenceSettings,
