@@ -99,7 +99,8 @@ def fetch_verified(spec: "fcn4.hub.weights.WeightsSpec", *, force_reload: bool =
                                  "is on disk", rejected)
     # One download per checkpoint across processes: the others wait, then use the verified file.
     _cache_target(spec, make=True)
-    with waiting_lock(target.with_name(f".{target.name}.lock"), on_wait=lambda: logger.info(
+    # A warning, so that a script without logging set up says why it waits too (Python's last resort).
+    with waiting_lock(target.with_name(f".{target.name}.lock"), on_wait=lambda: logger.warning(
             f"waiting for another process that is downloading {target.name} ...")):
         if not force_reload and target.is_file() and verify_file(target, spec.sha256):
             return target
