@@ -172,3 +172,13 @@ def test_no_import_circles_among_fcn4_modules():
 
 def test_the_circle_finder_finds_a_circle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+#: A module past this many lines holds more than one concern: split it (the house rule).
+MAX_LINES = 400
+
+
+def test_no_module_is_over_400_lines():
+    long = [f"{path}: {source.count(chr(10))} lines" for path, source in sources()
+            if source.count("\n") > MAX_LINES]
+    assert not long, long

@@ -119,9 +119,9 @@ def test_a_long_file_is_refused_or_taken_as_its_first_hours(tmp_path):
 
 
 def test_a_long_track_is_shared_out_in_ranges_that_add_up_to_its_windows(tmp_path, monkeypatch):
-    from fcn4.audio import decoding
+    from fcn4.audio import decoding, jobs
 
-    monkeypatch.setattr(decoding, "WINDOWS_PER_JOB", 2)
+    monkeypatch.setattr(jobs, "WINDOWS_PER_JOB", 2)
     path = _long(tmp_path / "set.flac", 200.0, 44100, 2)
     job = decoding.DecodeJob(path, FE, "track", hop_seconds=20.0)
     jobs = decoding.plan(path, job)
