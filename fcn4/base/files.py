@@ -84,8 +84,10 @@ def write_text_atomic(path, text: str) -> Path:
     return path
 
 
-def remove_stray_temporaries(folder, name: str | None = None) -> list[Path]:
-    """Delete the temporary files a killed writer left in ``folder`` (only those of ``name`` if given).
+def remove_stray_temporaries(folder, name: str | None = None, what: str | None = None) -> list[Path]:
+    """Delete the temporary files a killed writer left in ``folder`` (only those of ``name`` if given):
+    regular files only; a symbolic link with such a name is refused (:class:`~fcn4.UnsafePathError`),
+    never followed nor deleted (``what`` names such a file in that error).
 
     Call it only where no other process may be writing (under the folder's lock).
     """
@@ -93,11 +95,15 @@ def remove_stray_temporaries(folder, name: str | None = None) -> list[Path]:
     if not folder.is_dir():
         return []
     removed = []
-    for entry in folder.iterdir():
-        if TEMPORARY.match(entry.name) and (name is None or entry.name.startswith(f".{name}.")) and entry.is_file():
-            with contextlib.suppress(FileNotFoundError):
-                entry.unlink()
-                removed.append(entry)
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if not TEMPORARY.match(entry.name) or (name is not None and not entry.name.startswith(f".{name}.")):
+                continue
+            refuse_link(entry.path, what or f"a temporary file in {folder}")
+            if entry.is_file(follow_symlinks=False):
+                with writing_into(folder), contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
     return removed
 
 

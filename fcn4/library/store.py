@@ -28,11 +28,11 @@ from pathlib import Path
 import numpy as np
 
 from ..base.errors import StoreError
-from ..base.files import refuse_link, replace_durably, temporary_beside, write_text_atomic
+from ..base.files import refuse_link, remove_stray_temporaries, replace_durably, temporary_beside, write_text_atomic
 from .extra import require
 from .keys import KeySet
 from .store_files import (_first_line, _open_no_follow, _read_small, _unreadable,  # noqa: F401 (as before)
-                          check_folder, remove_stray_temporaries)
+                          check_folder)
 from .store_settings import STORE_FORMAT, StoreSettings  # noqa: F401 (their home before)
 
 __all__ = ["StoreSettings", "Store", "StoreError", "SETTINGS_FILE", "STORE_FORMAT", "MAX_PART_ROWS"]
@@ -97,7 +97,7 @@ class Store:
         if differ:
             raise StoreError(f"the store {folder} was written with other settings ({'; '.join(differ)}); rerun "
                              "with the store's settings, or write to another folder")
-        remove_stray_temporaries(folder)
+        remove_stray_temporaries(folder, what="a temporary file in the store")
         return store
 
     # ----------------------------------------------------------------------- reading

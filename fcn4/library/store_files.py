@@ -1,5 +1,5 @@
 """The store's files as a stranger's data: opened without following a link, regular files only, read
-within a bound; temporaries of a killed writer removed."""
+within a bound. (A killed writer's temporaries go through base.files.remove_stray_temporaries.)"""
 from __future__ import annotations
 
 import contextlib
@@ -9,25 +9,9 @@ import stat
 from pathlib import Path
 
 from ..base.errors import StoreError, UnsafePathError
-from ..base.files import TEMPORARY, refuse_link, writing_into
+from ..base.files import refuse_link
 
-__all__ = ["remove_stray_temporaries", "check_folder"]
-
-
-def remove_stray_temporaries(folder) -> list[Path]:
-    """Delete the temporary files a killed writer left in the store ``folder``: regular files only; a
-    symbolic link with such a name is refused (never followed, never deleted). Call under the lock."""
-    removed = []
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            if not TEMPORARY.match(entry.name):
-                continue
-            refuse_link(entry.path, "a temporary file in the store")
-            if entry.is_file(follow_symlinks=False):
-                with writing_into(folder), contextlib.suppress(FileNotFoundError):
-                    os.unlink(entry.path)
-                    removed.append(Path(entry.path))
-    return removed
+__all__ = ["check_folder"]
 
 
 @contextlib.contextmanager
