@@ -44,7 +44,7 @@ _EXPORTS = {
     "hub.cards": ("CardError",),
     "inference.tagger": ("Tagger", "Prediction", "Embeddings"),
 }
-WINGS = ("base", "model", "audio", "hub", "inference", "library", "training", "cli")
+WINGS = ("base", "model", "audio", "hub", "inference", "library", "training", "app", "cli")
 __all__ = [name for names in _EXPORTS.values() for name in names]
 
 _compat.install()

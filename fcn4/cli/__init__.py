@@ -15,7 +15,7 @@ __all__ = ["main", "build_parser", "COMMANDS"]
 
 #: The commands, in the order ``--help`` lists them: each is the module ``fcn4.cli.<name>`` with
 #: ``HELP``, ``add_arguments(parser)`` and ``run(args) -> exit code``.
-COMMANDS = ("demo", "info", "tag", "embed", "similar", "fetch", "card", "prepare", "train", "evaluate", "export")
+COMMANDS = ("demo", "info", "tag", "embed", "similar", "fetch", "card", "prepare", "train", "evaluate", "export", "app")
 
 
 def build_parser() -> argparse.ArgumentParser:

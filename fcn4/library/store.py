@@ -229,6 +229,11 @@ class Store:
     def schema(self):
         return schema_for(self.settings)
 
+    def read_part(self, part: Path, columns=None):
+        """The rows of one part of :meth:`parts` as a ``pyarrow.Table`` (``columns``: only those), checked
+        as every read is (older versions of a file included): for readers that keep where a row lives."""
+        return self._read(Path(part), columns)
+
     def _read(self, part: Path, columns, filter=None):
         with self._opened(part) as parquet:
             try:

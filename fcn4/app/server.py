@@ -1,0 +1,205 @@
+"""``fcn4 app``: a page over a store, served on 127.0.0.1 only, behind a random token (as Jupyter does).
+
+The URL printed at the start carries the token (``?token=...``); the first page opened with it moves
+it into a cookie (HttpOnly, SameSite=Strict, named for this server) and drops it from the address
+bar, so the page's own requests carry it. A request without the token, or naming another host than
+this machine (DNS rebinding), is refused (403). Scripts send it as ``Authorization: Bearer TOKEN``.
+
+>>> with serving("my_store", port=0) as server:          # doctest: +SKIP
+...     print(server.url)
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import secrets
+import socket
+import threading
+from dataclasses import dataclass
+from http.cookies import SimpleCookie
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode
+
+from ..base.errors import SettingError
+from ..library.extra import require
+from ..library.store import Store
+from .catalog import Catalog
+from .neighbours import Neighbours
+from .uploads import MAX_UPLOAD_MB, Uploads
+
+__all__ = ["create_app", "serving", "serve", "Running", "HOST", "EXTRA"]
+
+log = logging.getLogger("fcn4.app")
+HOST = "127.0.0.1"
+EXTRA = "pip install 'fcn4-mindspore[app]'"
+_HERE = Path(__file__).parent
+_LOCAL_NAMES = ("127.0.0.1", "localhost", "[::1]")
+_CSP = ("default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self'; script-src 'self'; "
+        "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+
+
+def require_app() -> None:
+    """Say what to install when the ``[app]`` extra is missing (and the store's: pyarrow, faiss)."""
+    import importlib.util
+
+    from ..base.errors import MissingExtra
+
+    missing = [m for m in ("starlette", "uvicorn", "jinja2") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise MissingExtra(f"`fcn4 app` needs {', '.join(missing)}, not installed here: {EXTRA}")
+    require("pyarrow", "faiss")
+
+
+class TokenGate:
+    """ASGI middleware: every request needs the token (query ``token``, the cookie, or ``Authorization:
+    Bearer``) and a Host naming this machine; a page opened with ``?token=`` is redirected without it,
+    the token set as a cookie."""
+
+    def __init__(self, app, token: str):
+        self.app, self.token = app, token
+        self.cookie = "fcn4-" + hashlib.sha256(token.encode()).hexdigest()[:12]
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        host = headers.get("host", "").rsplit(":", 1)[0] if not headers.get("host", "").startswith("[") \
+            else headers["host"].split("]")[0] + "]"
+        if host not in _LOCAL_NAMES:
+            return await _refuse(send, 403, f"this server answers requests to {HOST} only, not to {host[:80]!r}")
+        query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        given = dict(query).get("token")
+        cookie = SimpleCookie()
+        with contextlib.suppress(Exception):
+            cookie.load(headers.get("cookie", ""))
+        held = cookie[self.cookie].value if self.cookie in cookie else None
+        bearer = headers.get("authorization", "")
+        bearer = bearer[7:].strip() if bearer.lower().startswith("bearer ") else None
+        if not any(t is not None and secrets.compare_digest(t.encode(), self.token.encode())
+                   for t in (given, held, bearer)):
+            return await _refuse(send, 403, "this server needs its token: open the URL `fcn4 app` printed "
+                                            "(it ends in ?token=...), or send `Authorization: Bearer TOKEN`")
+        if given is not None and scope["method"] == "GET" and not scope["path"].startswith(("/api/", "/audio/")):
+            rest = urlencode([(k, v) for k, v in query if k != "token"])
+            location = scope["path"] + (f"?{rest}" if rest else "")
+            set_cookie = f"{self.cookie}={self.token}; HttpOnly; SameSite=Strict; Path=/"
+            await send({"type": "http.response.start", "status": 303, "headers": [
+                (b"location", location.encode("latin-1")), (b"set-cookie", set_cookie.encode("latin-1")),
+                (b"cache-control", b"no-store"), (b"content-length", b"0")]})
+            return await send({"type": "http.response.body", "body": b""})
+
+        async def secured(message):
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = list(message["headers"]) + [
+                    (b"content-security-policy", _CSP.encode()), (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"no-referrer")]
+            await send(message)
+        return await self.app(scope, receive, secured)
+
+
+async def _refuse(send, status: int, message: str) -> None:
+    import json
+
+    body = json.dumps({"error": message}).encode()
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app(store, *, token: str | None = None, max_upload_mb: float = MAX_UPLOAD_MB, workers: int = 1,
+               tagger_factory=None):
+    """The ASGI app over ``store`` (a folder or :class:`~fcn4.library.store.Store`); ``app.state.token`` is
+    its token (random unless given). Close it with ``app.state.close()`` (the upload folder, the tagger)."""
+    require_app()
+    import jinja2
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.routing import Mount
+    from starlette.staticfiles import StaticFiles
+
+    from .api import ROUTES, error
+    from .pages import page_routes
+
+    if not (isinstance(max_upload_mb, (int, float)) and 0 < max_upload_mb <= 1 << 20):
+        raise SettingError(f"--max-upload-mb must be a number of MiB > 0, got {max_upload_mb!r}")
+    store = store if isinstance(store, Store) else Store(store)
+    token = token or secrets.token_urlsafe(24)
+    catalog = Catalog(store)
+    uploads = Uploads(store.settings, max_bytes=int(max_upload_mb * (1 << 20)), workers=workers,
+                      tagger_factory=tagger_factory)
+    neighbours = Neighbours(catalog).start()
+    templates = jinja2.Environment(loader=jinja2.FileSystemLoader(str(_HERE / "templates")), autoescape=True)
+
+    async def not_found(request, exc):
+        return error(getattr(exc, "status_code", 404), getattr(exc, "detail", None) or "not found")
+
+    app = Starlette(routes=[*ROUTES, *page_routes(templates),
+                            Mount("/static", app=StaticFiles(directory=str(_HERE / "static")), name="static")],
+                    middleware=[Middleware(TokenGate, token=token)], exception_handlers={404: not_found, 405: not_found})
+    app.state.catalog, app.state.uploads, app.state.neighbours, app.state.token = catalog, uploads, neighbours, token
+    app.state.close = uploads.close
+    return app
+
+
+@dataclass
+class Running:
+    """A server made by :func:`start`: its ``url`` (with the token), ``app``, uvicorn ``server``, bound ``socket``."""
+    url: str
+    port: int
+    app: object
+    server: object
+    socket: object
+
+
+@contextlib.contextmanager
+def serving(store, *, port: int = 0, **options):
+    """Serve ``store`` on 127.0.0.1:``port`` (0: a free one) on a thread for the block; stopped after."""
+    running = start(store, port=port, **options)
+    thread = threading.Thread(target=running.server.run, kwargs={"sockets": [running.socket]},
+                              name="fcn4-app", daemon=True)
+    thread.start()
+    try:
+        while not running.server.started and thread.is_alive():
+            thread.join(0.02)
+        yield running
+    finally:
+        running.server.should_exit = True
+        thread.join(10)
+        running.app.state.close()
+
+
+def start(store, *, port: int = 0, log_level: str = "warning", **options) -> Running:
+    """The app and its uvicorn server, its socket bound to 127.0.0.1:``port`` (not yet serving)."""
+    import uvicorn
+
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise SettingError(f"--port must be 0 (a free port) to 65535, got {port!r}")
+    app = create_app(store, **options)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((HOST, port))
+        sock.listen(128)  # connections wait in the backlog from now on, before uvicorn serves them
+    except OSError as exc:
+        sock.close()
+        app.state.close()
+        raise SettingError(f"cannot listen on {HOST}:{port} ({exc.strerror}); choose another --port, or 0 "
+                           "for a free one") from None
+    bound = sock.getsockname()[1]
+    config = uvicorn.Config(app, host=HOST, port=bound, log_level=log_level, access_log=False,
+                            server_header=False, date_header=False)
+    server = uvicorn.Server(config)
+    return Running(f"http://{HOST}:{bound}/?token={app.state.token}", bound, app, server, sock)
+
+
+def serve(running: Running) -> None:
+    """Serve until Ctrl-C (or SIGTERM): open requests finish, the upload folder is removed."""
+    try:
+        running.server.run(sockets=[running.socket])
+    except KeyboardInterrupt:  # uvicorn shut down cleanly, then raised the signal again
+        pass
+    finally:
+        running.app.state.close()
+        log.info("stopped")

@@ -1,0 +1,167 @@
+"""The JSON API and the audio, through a test client: every refusal with its status and a message."""
+import os
+
+import pytest
+
+from conftest import key_of
+
+
+def test_every_request_needs_the_token(app):
+    from starlette.testclient import TestClient
+
+    with TestClient(app, base_url="http://127.0.0.1:8123") as bare:
+        for url in ("/", "/api/tracks", "/api/store", "/audio/0000000000000000", "/static/app.js"):
+            response = bare.get(url)
+            assert response.status_code == 403 and "token" in response.json()["error"], url
+        assert bare.get("/api/tracks", headers={"Authorization": "Bearer wrong"}).status_code == 403
+        assert bare.get("/api/tracks", params={"token": "secret-tokeN"}).status_code == 403
+        assert bare.post("/api/tag", content=b"x").status_code == 403
+        # the printed URL: the page moves the token into a cookie and out of the address bar
+        first = bare.get("/?token=secret-token&x=1", follow_redirects=False)
+        assert first.status_code == 303 and first.headers["location"] == "/?x=1"
+        assert "HttpOnly" in first.headers["set-cookie"] and "SameSite=Strict" in first.headers["set-cookie"]
+        assert bare.get("/api/tracks").status_code == 200  # the cookie now
+
+
+def test_another_host_name_is_refused_even_with_the_token(client):
+    # a page elsewhere whose name resolves to 127.0.0.1 (DNS rebinding) never reads the library
+    response = client.get("/api/tracks", headers={"Host": "evil.example:8123"})
+    assert response.status_code == 403 and "127.0.0.1" in response.json()["error"]
+
+
+def test_the_table_is_paged_sorted_searched_and_filtered(client):
+    everything = client.get("/api/tracks").json()
+    assert everything["total"] == 6 and len(everything["tracks"]) == 6
+    paths = [t["path"] for t in everything["tracks"]]
+    assert paths == sorted(paths)
+    longest = client.get("/api/tracks", params={"sort": "duration", "order": "desc", "limit": 2}).json()
+    assert longest["total"] == 6 and [t["duration"] for t in longest["tracks"]] == [40.0, 40.0]
+    second = client.get("/api/tracks", params={"offset": 5, "limit": 2}).json()
+    assert second["total"] == 6 and [t["path"] for t in second["tracks"]] == paths[5:]
+    found = client.get("/api/tracks", params={"q": "ONE.wav"}).json()
+    assert sorted(t["name"] for t in found["tracks"]) == ["copy of one.wav", "gone.wav", "one.wav"]
+    assert [t["name"] for t in client.get("/api/tracks", params={"q": "of one"}).json()["tracks"]] == ["copy of one.wav"]
+    # a tag over a number: exactly the tracks whose stored probability reaches it
+    tag = "quiet"
+    values = {t["key"]: next(x["probability"] for x in client.get(f"/api/tracks/{t['key']}").json()["tags"]
+                             if x["tag"] == tag) for t in everything["tracks"]}
+    ranked = sorted(values.values())
+    cut = (ranked[3] + ranked[4]) / 2
+    kept = client.get("/api/tracks", params={"tag": tag, "min": cut}).json()
+    assert {t["key"] for t in kept["tracks"]} == {k for k, v in values.items() if v >= cut}
+    assert 0 < kept["total"] < 6
+
+
+@pytest.mark.parametrize("params, named", [
+    ({"tag": "no such tag"}, "no tag"), ({"tag": "quiet", "min": "2"}, "threshold"),
+    ({"tag": "quiet", "min": "card"}, "no thresholds"), ({"sort": "size"}, "sort"), ({"limit": "0"}, "limit"),
+    ({"offset": "-1"}, "offset"), ({"limit": "x"}, "limit")])
+def test_a_bad_table_parameter_is_named(client, params, named):
+    response = client.get("/api/tracks", params=params)
+    assert response.status_code == 400 and named in response.json()["error"]
+
+
+def test_a_track_has_every_tag_its_taggram_and_its_clip(client, app):
+    track = client.get(f"/api/tracks/{key_of(client, 'one.wav')}").json()
+    labels = app.state.catalog.labels
+    assert sorted(t["tag"] for t in track["tags"]) == sorted(labels)
+    assert [t["tag"] for t in track["tags"][:3]] == track["top_tags"]
+    taggram = track["taggram"]
+    assert taggram["labels"] == list(labels) and len(taggram["values"]) == len(labels)
+    assert len(taggram["starts"]) == len(taggram["values"][0]) >= 2   # 40 s: two windows
+    start, end = track["clip"]
+    assert 0 < start < end < track["duration"] and end - start == pytest.approx(29.12, abs=0.01)
+
+
+def test_neighbours_put_the_near_duplicate_first(client):
+    found = client.get(f"/api/tracks/{key_of(client, 'one.wav')}/neighbours", params={"k": 3}).json()["neighbours"]
+    assert [n["name"] for n in found][0] == "copy of one.wav" and len(found) == 3
+    assert "one.wav" not in [n["name"] for n in found]
+    assert found[0]["similarity"] >= found[1]["similarity"] >= found[2]["similarity"]
+
+
+@pytest.mark.parametrize("url", ["/api/tracks?path=/etc/passwd", "/api/tracks?file=/etc/passwd",
+                                 "/audio/..%2F..%2F..%2Fetc%2Fpasswd", "/audio/%2Fetc%2Fpasswd",
+                                 "/api/tracks/not-a-key", "/audio/0000000000000000?path=/etc/passwd",
+                                 "/track/..%2Fetc"])
+def test_a_path_in_a_request_is_refused(client, url):
+    response = client.get(url)
+    assert response.status_code == 400 and "key" in response.json()["error"]
+    assert b"root:" not in response.content
+
+
+def test_a_key_not_in_the_store_is_404(client):
+    for url in ("/api/tracks/0123456789abcdef", "/api/tracks/0123456789abcdef/neighbours",
+                "/audio/0123456789abcdef", "/track/0123456789abcdef"):
+        response = client.get(url)
+        assert response.status_code == 404 and "0123456789abcdef" in response.json()["error"], url
+
+
+def test_audio_is_the_stored_file_with_ranges(client, library):
+    key, path = key_of(client, "one.wav"), library[1]["one.wav"]
+    data = open(path, "rb").read()
+    whole = client.get(f"/audio/{key}")
+    assert whole.status_code == 200 and whole.content == data and whole.headers["accept-ranges"] == "bytes"
+    assert whole.headers["content-type"] == "audio/wav"
+    part = client.get(f"/audio/{key}", headers={"Range": "bytes=100-199"})
+    assert part.status_code == 206 and part.content == data[100:200]
+    assert part.headers["content-range"] == f"bytes 100-199/{len(data)}"
+    tail = client.get(f"/audio/{key}", headers={"Range": "bytes=-10"})
+    assert tail.status_code == 206 and tail.content == data[-10:]
+    rest = client.get(f"/audio/{key}", headers={"Range": f"bytes={len(data) - 5}-"})
+    assert rest.status_code == 206 and rest.content == data[-5:]
+    for past in (f"bytes={len(data)}-", f"bytes={len(data) + 100}-{len(data) + 200}", "bytes=5-2", "bytes=0-1,4-5"):
+        refused = client.get(f"/audio/{key}", headers={"Range": past})
+        assert refused.status_code == 416 and refused.headers["content-range"] == f"bytes */{len(data)}", past
+
+
+def test_a_vanished_file_says_so(client):
+    response = client.get(f"/audio/{key_of(client, 'gone.wav')}")
+    assert response.status_code == 404
+    assert "gone.wav" in response.json()["error"] and "vanished" in response.json()["error"]
+
+
+def test_a_file_swapped_for_a_link_is_refused(client, library):
+    assert os.path.islink(library[1]["swapped.wav"])
+    response = client.get(f"/audio/{key_of(client, 'swapped.wav')}")
+    assert response.status_code == 403 and "symbolic link" in response.json()["error"]
+
+
+def test_an_upload_too_large_is_refused_and_nothing_is_left(client, app):
+    limit = app.state.uploads.max_bytes
+    declared = client.post("/api/tag", content=b"\0" * (limit + 1))
+    assert declared.status_code == 413 and "--max-upload-mb" in declared.json()["error"]
+
+    def chunks():  # no Content-Length: counted as it streams
+        for _ in range(limit // 65536 + 2):
+            yield b"\0" * 65536
+    streamed = client.post("/api/tag?name=big.wav", content=chunks())
+    assert streamed.status_code == 413
+    assert os.listdir(app.state.uploads.folder) == []
+    assert os.stat(app.state.uploads.folder).st_mode & 0o077 == 0   # a private folder
+
+
+def test_a_dropped_file_is_tagged_with_the_stores_weights(client, app, library):
+    data = open(library[1]["query.wav"], "rb").read()
+    app.state.uploads.max_bytes = len(data) + 1
+    try:
+        response = client.post("/api/tag?name=../../query.wav", content=data)
+    finally:
+        app.state.uploads.max_bytes = 1 << 20
+    found = response.json()
+    assert response.status_code == 200, found
+    assert found["name"] == "query.wav" and len(found["tags"]) == len(app.state.catalog.labels)
+    assert {n["name"] for n in found["neighbours"][:2]} == {"one.wav", "copy of one.wav"}
+    assert os.listdir(app.state.uploads.folder) == []
+
+
+def test_a_file_that_is_no_audio_is_named_unusable(client, app):
+    response = client.post("/api/tag?name=notes.mp3", content=b"ID3 this is no audio at all" * 10)
+    assert response.status_code == 422 and response.json()["error"]
+    assert os.listdir(app.state.uploads.folder) == []
+
+
+def test_the_store_is_described(client, app):
+    found = client.get("/api/store").json()
+    assert found["tracks"] == 6 and found["window"] == "track" and found["embeddings"] is True
+    assert found["labels"] == list(app.state.catalog.labels) and found["thresholds"] is None
