@@ -18,6 +18,7 @@ import numpy as np
 from fcn4 import DEFAULT_FRONT_END, FCN4  # importing fcn4 sets the oneDNN ISA default
 from fcn4.audio.synth import synth_track, write_audio
 
+from .app import bench_app
 from .download import bench_download
 from .finetune import bench_finetune
 from .library import bench_library
@@ -80,7 +81,7 @@ def bench_onednn_isa() -> None:
             print(f"conv2 alone, ONEDNN_MAX_CPU_ISA={isa}: failed: {done.stderr.strip()[-300:]}")
 
 
-SECTIONS = ("front-end", "network", "tagging", "long-files", "library", "finetune", "mtat", "isa", "download")
+SECTIONS = ("front-end", "network", "tagging", "long-files", "library", "app", "finetune", "mtat", "isa", "download")
 
 
 def main(argv=None) -> int:
@@ -117,6 +118,8 @@ def main(argv=None) -> int:
         bench_long_files(args.hours, args.compare_with)
     if "library" in sections:
         bench_library(args.library_files)
+    if "app" in sections:
+        bench_app()
     if "finetune" in sections:
         bench_finetune(args.clips_per_genre)
     if "mtat" in sections:

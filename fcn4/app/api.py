@@ -12,7 +12,7 @@ import anyio
 import numpy as np
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from ..base.errors import FCN4Error, SettingError, UnsafePathError
+from ..base.errors import FCN4Error, SettingError, StoreError, UnsafePathError
 from .audio import Unsatisfiable, Vanished, byte_range, content_type, open_track, read_blocks
 from .catalog import MAX_LIMIT
 from .neighbours import MAX_NEIGHBOURS
@@ -46,6 +46,8 @@ def _handled(handler):
             return error(404, str(exc))
         except (SettingError, ValueError) as exc:
             return error(400, str(exc))
+        except StoreError as exc:  # the store cannot answer this (no embeddings, a damaged part): said
+            return error(409, str(exc))
         except FCN4Error as exc:
             return error(500, str(exc))
     wrapped.__name__ = handler.__name__
@@ -79,7 +81,7 @@ async def store(request):
     return JSONResponse({"folder": str(catalog.store.folder), "weights": settings.weights, "sha256": settings.sha256,
                          "labels": list(catalog.labels), "window": settings.window, "embeddings": settings.embeddings,
                          "tracks": len(catalog), "failed": catalog.failed, "thresholds": catalog.thresholds,
-                         "max_upload_bytes": uploads.max_bytes})
+                         "max_upload_bytes": uploads.max_bytes, "neighbours_ready": request.app.state.neighbours.ready})
 
 
 @_handled
@@ -112,7 +114,8 @@ async def neighbours(request):
     k = _number(request, "k", 10, 1, MAX_NEIGHBOURS)
 
     def search():
-        return app.state.neighbours.search(catalog.embedding(row), k, exclude=catalog.paths[row].as_py())
+        near = app.state.neighbours
+        return near.search(near.vector_of(row), k, exclude=catalog.paths[row].as_py())
     found = await anyio.to_thread.run_sync(search)
     return JSONResponse({"key": catalog.summary(row)["key"], "neighbours": [
         {**_linked(app, r), "similarity": round(score, 5)} for r, score in found]})

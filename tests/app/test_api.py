@@ -165,3 +165,38 @@ def test_the_store_is_described(client, app):
     found = client.get("/api/store").json()
     assert found["tracks"] == 6 and found["window"] == "track" and found["embeddings"] is True
     assert found["labels"] == list(app.state.catalog.labels) and found["thresholds"] is None
+
+
+def test_neighbours_through_an_ivf_index_read_back_the_stored_vectors(app):
+    from fcn4.app.neighbours import Neighbours
+
+    catalog = app.state.catalog
+    near = Neighbours(catalog, exact=False).start()
+    assert near.wait(60)
+    row = next(r for r in range(len(catalog)) if catalog.summary(r)["name"] == "one.wav")
+    vector = near.vector_of(row)
+    stored = catalog.embedding(row)
+    assert abs(float(vector @ stored) / float((stored @ stored) ** 0.5) - 1) < 1e-5   # the same direction
+    found = near.search(vector, 2, exclude=catalog.paths[row].as_py())
+    assert catalog.summary(found[0][0])["name"] == "copy of one.wav"
+
+
+def test_a_store_of_tags_alone_has_no_neighbours_and_says_so(tmp_path, checkpoint, library):
+    from starlette.testclient import TestClient
+
+    from conftest import SETTINGS
+    from fcn4.app.server import create_app
+    from fcn4.inference.tagger import Tagger
+    from fcn4.library.store import Store, StoreSettings
+
+    with Tagger(checkpoint, workers=0) as tagger:
+        store = Store.open_for(tmp_path / "tags", StoreSettings.for_run(tagger, SETTINGS, embeddings=False))
+    app = create_app(store, token="t", workers=0)
+    try:
+        with TestClient(app, base_url="http://127.0.0.1", headers={"Authorization": "Bearer t"}) as client:
+            assert client.get("/api/tracks").json()["total"] == 0
+            assert client.get("/").status_code == 200
+            refused = client.get("/api/tracks/0123456789abcdef/neighbours")
+            assert refused.status_code == 404
+    finally:
+        app.state.close()
