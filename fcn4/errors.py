@@ -10,10 +10,10 @@ True
 """
 from .base.errors import (AudioError, BackendError, CardError, CheckpointError, ConfigError, DatasetError,
                           DownloadError, FCN4DeprecationWarning, FCN4Error, FolderBusy, IntegrityError,
-                          LibraryJobError, MissingExtra, RunExistsError, SettingError, StorageError, StoreError,
-                          TrainingError, UnsafePathError, WeightsUnavailable)
+                          LibraryJobError, ManifestError, MissingExtra, RunExistsError, SettingError, StorageError,
+                          StoreError, TrainingError, UnsafePathError, WeightsUnavailable)
 
 __all__ = ["FCN4Error", "SettingError", "UnsafePathError", "StorageError", "FolderBusy", "CheckpointError",
            "AudioError", "CardError", "DownloadError", "IntegrityError", "WeightsUnavailable", "BackendError",
-           "MissingExtra", "LibraryJobError", "StoreError", "DatasetError", "TrainingError", "ConfigError",
+           "MissingExtra", "LibraryJobError", "StoreError", "DatasetError", "ManifestError", "TrainingError", "ConfigError",
            "RunExistsError", "FCN4DeprecationWarning"]

@@ -25,7 +25,16 @@ _PROG = "python -m finetune"
 #: The kit's flags: one per field of :class:`FinetuneConfig`, whose default each shows (``{default}``).
 FLAGS = {
     "dataset": {"choices": sorted(DATASETS), "help": "gtzan, or folder for DIR/<label>/<audio files> (default {default})"},
-    "data_dir": {"help": "the dataset's folder (for GTZAN: the folder holding genres_original/)"},
+    "data_dir": {"help": "the dataset's folder (for GTZAN: the folder holding genres_original/; for --manifest: "
+                         "where its relative paths start, default the manifest's folder)"},
+    "manifest": {"metavar": "FILE", "help": "a CSV, TSV or Parquet table of your labels instead of --dataset: a path "
+                                           "column and a labels column (a;b or a|b) or one 0/1 column per label"},
+    "task": {"choices": ("single", "multi"), "help": "single- or multi-label (default: read from the manifest)"},
+    "threshold_policy": {"metavar": "POLICY", "help": "each label's threshold, chosen on the validation split: f1 "
+                                                     "(best F1), precision=P or recall=R (default {default})"},
+    "probe": {"action": "store_true", "help": "with --store and --manifest: a cross-validated linear probe of the "
+                                              "stored embeddings (no training of the network)"},
+    "folds": {"type": int, "help": "folds of the probe's cross-validation (default {default})"},
     "pretrained": {"help": "hub uid, card file, .ckpt, or none for random weights (default {default})"},
     "mode": {"help": "head (frozen backbone, cached embeddings), full, or last-N (N of the 4 conv blocks); "
                      "default {default}"},

@@ -12,11 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from fcn4.base.errors import SettingError
 from fcn4.hub.weights import DEFAULT_UID
 from fcn4.model.network import N_BLOCKS
 from fcn4.training.datasets import RANDOM_FRACTIONS, SPLIT_METHODS
+from fcn4.training.multilabel import TASKS
 from fcn4.training.parallel import DEVICES
 from fcn4.training.run import ConfigError, RunConfig
+from fcn4.training.thresholds import parse_policy
 from fcn4.training.trainer import LOSSES
 
 __all__ = ["FinetuneConfig", "ConfigError", "PUBLISH_TARGETS", "SELECT_METRICS", "trainable_blocks", "read_config_file"]
@@ -32,13 +35,21 @@ _MODE = re.compile(r"^(head|full|last-([1-9]\d*))$")
 class FinetuneConfig(RunConfig):
     """Everything a fine-tuning run depends on (defaults: seed ``001``'s GTZAN recipe).
 
-    ``mode`` is ``head`` (frozen backbone, cached embeddings), ``full`` (everything trains) or
+    ``manifest`` (CSV, TSV or Parquet: :mod:`finetune.manifest`) replaces ``dataset``; ``task`` overrides
+    single- or multi-label as the data says; ``threshold_policy`` picks each label's threshold on the
+    validation split (``f1``, ``precision=P``, ``recall=R``); ``probe`` fits a ``folds``-fold linear probe to
+    the embeddings of ``store`` instead of training. ``mode`` is ``head`` (frozen backbone, cached embeddings), ``full`` (everything trains) or
     ``last-N`` (the last N of the 4 conv blocks and the head train). ``pretrained`` is a hub
     uid, a card file, a ``.ckpt`` or ``none`` (random backbone). ``in_classes`` sets the widths
     of a network trained from scratch (``pretrained: none``); a pretrained one has its own.
     """
     data_dir: str | None = None
     dataset: str = "gtzan"
+    manifest: str | None = None
+    task: str | None = None
+    threshold_policy: str = "f1"
+    probe: bool = False
+    folds: int = 5
     pretrained: str = DEFAULT_UID
     mode: str = "head"
     split: str = "filtered"
@@ -64,8 +75,8 @@ class FinetuneConfig(RunConfig):
     device: str | None = None
     progress: bool | None = None
 
-    FINGERPRINT: ClassVar = ("dataset", "pretrained", "mode", "split", "fractions", "seed", "batch_size", "lr",
-                             "loss", "in_classes", "select")
+    FINGERPRINT: ClassVar = ("dataset", "manifest", "task", "pretrained", "mode", "split", "fractions", "seed",
+                             "batch_size", "lr", "loss", "in_classes", "select")
     RECORD_HEADER: ClassVar = "# resolved configuration of this run (python -m finetune --config THIS_FILE repeats it)"
     TUPLES: ClassVar = ("fractions", "in_classes")
 
@@ -93,6 +104,18 @@ class FinetuneConfig(RunConfig):
             problems.append(f"device {self.device!r}: one of {', '.join(DEVICES)}")
         if self.store is not None and self.mode != "head":
             problems.append(f"store {self.store!r}: a store holds embeddings, which only head mode trains on")
+        if self.task not in (None, *TASKS):
+            problems.append(f"task {self.task!r}: use {' or '.join(TASKS)}, or leave it out to read it from the data")
+        if self.task == "multi" and self.loss == "ce":
+            problems.append("loss 'ce': multi-label training takes one sigmoid per label; use bce")
+        try:
+            parse_policy(self.threshold_policy)
+        except SettingError as exc:
+            problems.append(str(exc))
+        if isinstance(self.folds, bool) or not isinstance(self.folds, int) or self.folds < 2:
+            problems.append(f"folds {self.folds!r}: a whole number of at least 2")
+        if self.probe and not (self.store and self.manifest):
+            problems.append("probe: a probe fits stored embeddings to a manifest's labels; pass --store and --manifest")
         if self.in_classes is not None and (len(self.in_classes) != N_BLOCKS + 1 or self.in_classes[0] != 1):
             problems.append(f"in_classes {self.in_classes!r}: {N_BLOCKS + 1} widths starting with 1")
         if problems:
@@ -100,13 +123,21 @@ class FinetuneConfig(RunConfig):
 
     @property
     def run_dir(self) -> Path:
-        """The run folder: ``out``, or ``runs/<dataset>-<mode>``."""
-        return Path(self.out) if self.out else Path("runs") / f"{self.dataset}-{self.mode}"
+        """The run folder: ``out``, or ``runs/<dataset>-<mode>`` (``runs/<manifest>-probe`` for a probe)."""
+        what = "probe" if self.probe else self.mode
+        return Path(self.out) if self.out else Path("runs") / f"{self.dataset_name}-{what}"
+
+    @property
+    def dataset_name(self) -> str:
+        """``dataset``, or the manifest's file name (letters, digits and ``_``) when there is one."""
+        if self.manifest is None:
+            return self.dataset
+        return re.sub(r"[^A-Za-z0-9_]+", "_", Path(self.manifest).stem).strip("_") or "manifest"
 
     @property
     def name(self) -> str:
         """The card's name (and the fine-tuned checkpoint's file name)."""
-        return self.card_name or f"fcn4_{self.dataset}_{self.mode.replace('-', '')}_v{self.card_version}"
+        return self.card_name or f"fcn4_{self.dataset_name}_{self.mode.replace('-', '')}_v{self.card_version}"
 
 
 def trainable_blocks(mode: str) -> int:

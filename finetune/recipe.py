@@ -26,20 +26,18 @@ import numpy as np
 
 from fcn4.hub.weights import resolve
 from fcn4.training.batches import ArrayBatches, PipelineBatches
-from fcn4.training.datasets import SPLITS, LabelledDataset, read_dataset
-from fcn4.training.metrics import confusion_text, save_confusion_png
+from fcn4.training.datasets import SPLITS, Item, LabelledDataset, read_dataset
+from fcn4.training.multilabel import multilabel_metrics
 from fcn4.training.parallel import SINGLE, World
-from fcn4.training.run import Plan, RunAdapter, card_metadata, history, publish_run_card, run_training
+from fcn4.training.run import Plan, RunAdapter, run_training
 from fcn4.training.trainer import LogitsOf
 
 from .clip_cache import ClipCache, content_keys, front_end_key
 from .config import ConfigError, FinetuneConfig, trainable_blocks
 from .model import fold_standardisation, standardised_head
+from .outputs import calibrated_thresholds, print_test, run_metrics, test_metrics, write_outputs
 
 __all__ = ["run", "FinetuneResult", "Skipped"]
-
-#: Names the card gives the datasets the kit reads.
-_CARD_DATASETS = {"gtzan": "GTZAN"}
 
 
 @dataclass(frozen=True)
@@ -70,8 +68,12 @@ def run(config: FinetuneConfig, *, log: Callable[[str], None] | None = None,
 
     The run folder is held while this runs: a second run into it is refused at once.
     """
-    if config.data_dir is None:
-        raise ConfigError("no data folder: pass --data-dir (or data_dir in the config file)")
+    if config.probe:
+        from .probe import run_probe
+
+        return run_probe(config, log=log, warn=warn)
+    if config.data_dir is None and config.manifest is None:
+        raise ConfigError("no data: pass --data-dir (or data_dir in the config file), or --manifest FILE")
     return run_training(config, _Kit(), log=log, warn=warn)
 
 
@@ -81,8 +83,17 @@ class _Kit(RunAdapter):
 
     def open(self, run):
         config = run.config
-        self.dataset = read_dataset(config.dataset, config.data_dir, split=config.split, seed=config.seed,
-                                    fractions=config.fractions)
+        if config.manifest is not None:
+            from .manifest import read_manifest
+
+            self.dataset = read_manifest(config.manifest, config.data_dir, task=config.task, seed=config.seed,
+                                         fractions=config.fractions)
+        else:
+            self.dataset = read_dataset(config.dataset, config.data_dir, split=config.split, seed=config.seed,
+                                        fractions=config.fractions)
+        if self.dataset.task == "multi" and config.loss == "ce":
+            raise ConfigError(f"{config.manifest} is multi-label: it trains one sigmoid per label (--loss bce), "
+                              "not a softmax (--loss ce); or pass --task single")
         run.log(str(self.dataset))
         for note in self.dataset.notes:
             run.warn(note)
@@ -102,25 +113,35 @@ class _Kit(RunAdapter):
         self.counts = _check_counts(data, self.skipped, self.dataset, run.warn)
         self.model, batches = _model_and_batches(net, data, config, run.world)
         run.log(_plan_line(self.model, self.blocks, config, run.world))
-        self.test_batches = batches["test"]
-        return Plan(self.model, batches, self.dataset.labels, {"data": digest}, trainer={"loss": config.loss})
+        self.test_batches, self.valid_batches = batches["test"], batches["valid"]
+        trainer = {"loss": config.loss}
+        if self.dataset.task == "multi":
+            labels = self.dataset.labels
+            trainer["metrics"] = lambda y, p, loss: multilabel_metrics(y, p, labels, loss)
+            trainer["select"] = "roc_auc" if config.select == "accuracy" else config.select
+        return Plan(self.model, batches, self.dataset.labels, {"data": digest}, trainer=trainer)
 
     def finish(self, run, trainer, result, start):
         config, net, dataset, world = run.config, start.network, self.dataset, run.world
+        thresholds = calibrated_thresholds(trainer, self.valid_batches, dataset, config.threshold_policy, config.loss)
         with run.timed("test_s"):
-            test = trainer.evaluate(self.test_batches)
+            test = test_metrics(trainer, self.test_batches, dataset, thresholds)
         if config.mode == "head" and self.model is not net.dense:
             fold_standardisation(self.model)
         net.unfreeze()
         checkpoint = run.run_dir / f"{config.name}.ckpt"
         card, uid = None, None
         if world.main:
-            card, uid = _write_outputs(config, net, start.front_end, dataset, checkpoint, test)
+            card, uid = write_outputs(config, net, start.front_end, dataset, checkpoint, test, thresholds)
         run.timings["total_s"] = round(time.perf_counter() - run.began, 3)
         if world.main:
-            run.write_json("metrics.json", _metrics(config, start, dataset, self.counts, self.skipped, result, test,
-                                                    checkpoint, card, uid, run.timings, world))
-        _print_test(run.log, test, dataset.labels, result.best_epoch)
+            run.write_json("metrics.json", run_metrics(config, start, dataset, self.counts, self.skipped, result, test,
+                                                       checkpoint, card, uid, run.timings, world, thresholds))
+        print_test(run.log, test, dataset, result.best_epoch)
+        if thresholds:
+            run.log("thresholds (" + config.threshold_policy + ", valid split): "
+                    + ", ".join(f"{label} {thresholds[label]['threshold']:.3f}" for label in dataset.labels[:12])
+                    + (" ..." if len(dataset.labels) > 12 else ""))
         return FinetuneResult(run.run_dir, config, dataset, test, checkpoint, card, uid, self.skipped, run.timings)
 
 
@@ -157,33 +178,6 @@ def _plan_line(model, blocks, config, world) -> str:
             f"batch {config.batch_size}"
             + (f" per process, data-parallel over {world.size} processes" if world.size > 1 else "")
             + f", Adam lr {config.lr}, {config.loss} loss")
-
-
-def _write_outputs(config, net, front_end, dataset, checkpoint, test):
-    """Rank 0: the fine-tuned checkpoint, the confusion matrix and (unless told not to) the card."""
-    from fcn4.model.checkpoint import save_checkpoint
-
-    save_checkpoint(net, checkpoint)
-    save_confusion_png(test["confusion"], dataset.labels, config.run_dir / "confusion.png",
-                       title=f"{config.name}: test set ({test['support']} clips)")
-    if config.publish == "none":
-        return None, None
-    return _publish(config, net, front_end, dataset, checkpoint, test)
-
-
-def _metrics(config, start, dataset, counts, skipped, result, test, checkpoint, card, uid, timings, world) -> dict:
-    """What ``metrics.json`` records of a run."""
-    return {
-        "dataset": {"name": dataset.name, "root": dataset.root, "split": dataset.split_method,
-                    "labels": list(dataset.labels), "clips": counts, "skipped": len(skipped), "notes": list(dataset.notes)},
-        "skipped": [vars(s) for s in skipped],
-        "pretrained": config.pretrained if start.pretrained else None,
-        "mode": config.mode, "best_epoch": result.best_epoch, "valid": result.history[result.best_epoch - 1].valid,
-        "test": test,
-        "history": history(result, "accuracy", "roc_auc"),
-        "checkpoint": str(checkpoint), "card": str(card) if card else None, "uid": uid, "timings": timings,
-        "processes": world.size,
-    }
 
 
 # -------------------------------------------------------------------------------- features
@@ -223,7 +217,7 @@ def _embeddings(net, front_end, dataset, config, log, warn, world: World = SINGL
     _fill_cache(missing, embed, world, missing=lambda paths: [p for p in paths if cache.get(key_of[p], load=False) is None])
     found = [hit if hit is not None else cache.get(key) for hit, key in zip(found, keys)]
     per_split, skipped, digest = _collect(items, keys, found, warn)
-    data = {s: (np.stack(v) if v else np.zeros((0, net.num_features), np.float32), np.asarray(y, np.int64))
+    data = {s: (np.stack(v) if v else np.zeros((0, net.num_features), np.float32), _y(dataset, y))
             for s, (v, y, _) in per_split.items()}
     return data, skipped, digest
 
@@ -308,7 +302,7 @@ def _melgrams(net, front_end, dataset, config, log, warn, world: World = SINGLE)
     _fill_cache(jobs, decode, world, missing=lambda work: [(k, j) for k, j in work if cache.get(k, load=False) is None])
     found = [hit if hit is not None else cache.get(key, load=False) for hit, key in zip(found, keys)]
     per_split, skipped, digest = _collect(items, keys, found, warn)
-    data = {s: (_loader([cache.array_path(key) for key in used]), np.asarray(y, np.int64))
+    data = {s: (_loader([cache.array_path(key) for key in used]), _y(dataset, y))
             for s, (_, y, used) in per_split.items()}
     return data, skipped, digest
 
@@ -335,6 +329,11 @@ def _loader(paths):
     return lambda i: np.load(paths[i], allow_pickle=False)[None]
 
 
+def _y(dataset: LabelledDataset, labels: list):
+    """Targets of the usable clips' labels: class indices, or 0/1 rows for a multi-label dataset."""
+    return dataset.targets([Item("", label) for label in labels])
+
+
 def _collect(items, keys, found, warn):
     """Per split: the usable clips' cached values, labels and content keys; and the clips skipped."""
     per_split = {s: ([], [], []) for s in SPLITS}
@@ -359,28 +358,4 @@ def _pipeline_threads() -> int:
     return max(1, min(4, cpu_count()))
 
 
-# --------------------------------------------------------------------------------- outputs
-def _publish(config, net, front_end, dataset, checkpoint, test):
-    metrics = {"accuracy": round(test["accuracy"], 4), "roc_auc": round(test["roc_auc"], 4)
-               if test["roc_auc"] is not None else "n/a", "test_clips": test["support"]}
-    name = _CARD_DATASETS.get(dataset.name, Path(dataset.root).name.replace(":", "_") or dataset.name)
-    meta = card_metadata(
-        name=config.name, version=config.card_version, dataset=name, net=net, labels=dataset.labels,
-        front_end=front_end, metrics=metrics, asset_link=config.asset_link, user_id=config.user_id,
-        author=config.author,
-        summary=f"FCN-4 fine-tuned on {name} ({len(dataset.labels)} classes, {config.mode} mode) from "
-                f"{config.pretrained if config.pretrained.lower() != 'none' else 'random weights'}.")
-    return publish_run_card(checkpoint, meta, config.run_dir, assets=config.publish == "assets")
-
-
-def _print_test(log, test, labels, best_epoch):
-    auc = "n/a" if test["roc_auc"] is None else f"{test['roc_auc']:.4f}"
-    log(f"test ({test['support']} clips, best epoch {best_epoch}): accuracy {test['accuracy']:.4f}  "
-        f"macro ROC-AUC {auc}  loss {test['loss']:.4f}")
-    width = max(len(label) for label in labels)
-    log(f"{'class':<{width}}  precision  recall     f1  support")
-    for label in labels:
-        row = test["per_class"][label]
-        log(f"{label:<{width}}  {row['precision']:9.3f}  {row['recall']:6.3f}  {row['f1']:5.3f}  {row['support']:7d}")
-    log(confusion_text(test["confusion"], labels))
 RunResult = FinetuneResult  # its name until this release

@@ -18,7 +18,8 @@ from pathlib import Path
 __all__ = ["FCN4Error", "SettingError", "UnsafePathError", "StorageError", "FolderBusy",
            "CheckpointError", "AudioError", "CardError", "DownloadError", "IntegrityError",
            "WeightsUnavailable", "BackendError", "MissingExtra", "LibraryJobError", "StoreError",
-           "DatasetError", "TrainingError", "ConfigError", "RunExistsError", "FCN4DeprecationWarning"]
+           "DatasetError", "ManifestError", "TrainingError", "ConfigError", "RunExistsError",
+           "FCN4DeprecationWarning"]
 
 
 class FCN4Error(Exception):
@@ -131,6 +132,17 @@ class StoreError(FCN4Error, ValueError):
 
 class DatasetError(FCN4Error, ValueError):
     """A data folder that cannot be read as the dataset asked for; says what was expected."""
+
+
+class ManifestError(DatasetError):
+    """A labels manifest (CSV, TSV or Parquet) that cannot be read: names the ``file``, the data
+    ``row`` (1 = the first row after the header; None for the whole file) and the ``column``."""
+
+    def __init__(self, file, message: str, *, row: int | None = None, column: str | None = None):
+        self.file, self.row, self.column = str(file), row, column
+        where = ", ".join(part for part in (f"row {row}" if row is not None else "",
+                                            f"column {column!r}" if column is not None else "") if part)
+        super().__init__(f"{file}{': ' + where if where else ''}: {message}")
 
 
 class TrainingError(FCN4Error, RuntimeError):

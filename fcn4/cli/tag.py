@@ -10,15 +10,27 @@ import time
 from ..audio.decoding import LONG_FILES, WINDOW_MODES
 from ..base.errors import SettingError
 from ..hub.weights import DEFAULT_UID
-from ..inference.backends import BACKENDS
+from ..inference.backends import BACKENDS, DEVICES, PRECISIONS
 from ..inference.reports import FORMATS
 from ..inference.settings import AGGREGATES, InferenceSettings
+from ..model.arguments import LAYERS
 from ..inference.tagger import Tagger
 from . import common
 from .common import SOME_FAILED, check_output_file, check_output_folder, defaults, output
 from .library import add_ray_options, run_ray, split_address
 
 HELP = "tag audio files and folders; exit 1 if any file failed"
+
+
+def threshold_value(text: str):
+    """``--threshold``: ``card``, or a probability from 0 to 1."""
+    if str(text).strip().lower() == "card":
+        return "card"
+    try:
+        return common.probability(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"takes card (the card's thresholds) or a probability from 0 to 1, "
+                                         f"got {text!r}") from None
 
 
 #: The flags of :class:`InferenceSettings`' fields: field -> (flag, argparse options); default and help from the field.
@@ -30,8 +42,16 @@ SETTINGS_FLAGS = {
     "max_hours": ("--max-hours", {"type": common.positive_float}),
     "long_files": ("--long-files", {"choices": LONG_FILES}),
     "decode_timeout": ("--decode-timeout", {"type": common.positive_float, "metavar": "SECONDS"}),
+    "backend": ("--backend", {"choices": BACKENDS}),
+    "precision": ("--precision", {"choices": PRECISIONS}),
+    "device": ("--device", {"choices": DEVICES}),
     "top_k": ("--top-k", {"type": common.non_negative_int}),
+    "threshold": ("--threshold", {"type": threshold_value, "metavar": "card|P"}),
+    "layer": ("--layer", {"choices": LAYERS}),
 }
+#: The settings flags of one command only (tag or embed), not of every command that runs a Tagger.
+_OWN_FLAGS = ("top_k", "threshold", "layer")
+
 
 
 def add_settings_flags(parser, names) -> None:
@@ -63,23 +83,28 @@ def add_inference_options(parser) -> None:
                         help=f"hub uid, card file or .ckpt (default {DEFAULT_UID}, the MagnaTagATune weights)")
     parser.add_argument("--labels", help="output names for a .ckpt without a card: a label set of the "
                                          "package (mtat_top50, gtzan_genres) or a file, one a line")
-    add_settings_flags(parser, [name for name in SETTINGS_FLAGS if name != "top_k"])
+    add_settings_flags(parser, [name for name in SETTINGS_FLAGS if name not in _OWN_FLAGS])
     parser.add_argument("--batch-size", type=common.positive_int, default=tagger["batch_size"],
                         help=f"windows per network call (default {tagger['batch_size']})")
     parser.add_argument("--workers", type=common.workers, default=tagger["workers"],
                         help="decoding processes (default: one per two CPUs, at most 4; 0 decodes in this process)")
-    parser.add_argument("--backend", choices=BACKENDS, default=tagger["backend"],
-                        help="auto (default): onnxruntime if installed, else mindspore graph mode")
     parser.add_argument("--threads", type=common.threads, default=tagger["threads"],
-                        help="onnxruntime threads (default: all CPUs)")
+                        help="the engine's threads (default: all CPUs)")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=predict["progress"],
                         help="progress bar (default: when stderr is a terminal)")
     add_ray_options(parser)
 
 
 def open_tagger(args) -> Tagger:
-    return Tagger(args.weights, backend=args.backend, batch_size=args.batch_size, workers=args.workers,
-                  threads=args.threads, labels=args.labels)
+    """The Tagger of the flags, its engine chosen (with --precision fast, on the first files of the PATHs)."""
+    tagger = Tagger(args.weights, settings=settings_from_args(args), batch_size=args.batch_size,
+                    workers=args.workers, threads=args.threads, labels=args.labels)
+    try:
+        tagger.prepare(args.paths)
+    except BaseException:
+        tagger.close()
+        raise
+    return tagger
 
 
 def predict_options(args) -> dict:
@@ -116,9 +141,7 @@ def _check_plot(args) -> None:
 
 def add_arguments(parser) -> None:
     add_inference_options(parser)
-    add_settings_flags(parser, ["top_k"])
-    parser.add_argument("--threshold", type=common.probability, default=None, metavar="P",
-                        help="list only tags with probability >= P")
+    add_settings_flags(parser, ["top_k", "threshold"])
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format (default table)")
     parser.add_argument("--output", "-o", default=None, metavar="FILE",
                         help="write here instead of stdout (with --ray: the store's folder)")
@@ -132,17 +155,22 @@ def run(args) -> int:
 
     split_address(args)
     if args.ray is not None:
+        if args.threshold is not None:
+            raise SettingError("--threshold with --ray: the store keeps every probability; decide label sets "
+                               "when you read it, or tag without --ray")
         return run_ray(args, "tag", settings_from_args(args))
     check_output_file("--output", args.output)
     _check_plot(args)
     start = time.perf_counter()
     settings = settings_from_args(args)
     with open_tagger(args) as tagger:
-        header = {"weights": tagger.weights, "backend": tagger.backend.name, "window": settings.window,
-                  "hop_seconds": settings.hop_seconds, "aggregate": settings.aggregate}
+        header = {"weights": tagger.weights, "backend": tagger.backend.name, "engine": tagger.engine,
+                  "window": settings.window, "hop_seconds": settings.hop_seconds, "aggregate": settings.aggregate}
+        cuts = card_thresholds(tagger) if settings.threshold == "card" else None
+        number = None if settings.threshold == "card" else settings.threshold
         with output(args.output) as handle:
             writer = TagWriter(handle, args.format, tagger.labels, header, top_k=settings.top_k,
-                               threshold=args.threshold, per_window=settings.window == "track")
+                               threshold=number, per_window=settings.window == "track", label_thresholds=cuts)
             for index, prediction in enumerate(tagger.predict(args.paths, settings, embeddings=False,
                                                               progress=args.progress)):
                 report_failure("tag", prediction)
@@ -155,5 +183,30 @@ def run(args) -> int:
             counts = writer.close()
     where = f", written to {args.output}" if args.output else ""
     print(f"fcn4 tag: {counts['files']} file(s): {counts['tagged']} tagged, {counts['failed']} failed{where} "
-          f"({time.perf_counter() - start:.1f} s, {tagger.backend.name} backend)", file=sys.stderr)
+          f"({time.perf_counter() - start:.1f} s, {tagger.engine.get('engine', tagger.backend.name)})",
+          file=sys.stderr)
     return SOME_FAILED if counts["failed"] else 0
+
+
+def card_thresholds(tagger) -> list[float]:
+    """The per-label thresholds of the card the tagger's weights come from, in its outputs' order.
+
+    Refused, naming the weights and a way out, for weights without a card, a card without a
+    Thresholds section, or one whose thresholds do not name every output once.
+    """
+    from ..hub.cards import read_card
+
+    spec = tagger.spec
+    if spec is None or spec.kind != "card" or not spec.card_path:
+        raise SettingError(f"--threshold card: the weights {tagger.weights} come with no card to read thresholds "
+                           "from; pass --threshold P (a probability), or the card written by python -m finetune")
+    thresholds = read_card(spec.card_path).thresholds()
+    if not thresholds:
+        raise SettingError(f"--threshold card: the card {spec.card_path} has no Thresholds section; calibrate one "
+                           "(python -m finetune writes it; fcn4 evaluate --calibrate for MagnaTagATune) or pass "
+                           "--threshold P")
+    missing = [label for label in tagger.labels if label not in thresholds]
+    if missing:
+        raise SettingError(f"--threshold card: the card {spec.card_path} gives no threshold for {len(missing)} "
+                           f"output(s) ({', '.join(missing[:5])}); calibrate it again, or pass --threshold P")
+    return [thresholds[label] for label in tagger.labels]

@@ -8,7 +8,10 @@ from typing import Any
 
 from ..base.limits import limit, limit_hint
 
-__all__ = ["headings", "usage_calls", "section_labels"]
+__all__ = ["headings", "usage_calls", "section_labels", "section_thresholds", "thresholds_text", "THRESHOLDS_HEADING"]
+
+#: The heading of a card's per-label decision thresholds (a fenced block of ``<threshold> <label>`` lines).
+THRESHOLDS_HEADING = "Thresholds"
 
 # Keywords of a Usage load(...) call that steer the loader rather than build the network.
 _LOADER_KEYWORDS = ("pretrained", "force_reload", "source")
@@ -190,3 +193,47 @@ def section_labels(body: str) -> tuple[tuple[str, ...] | None, list[str]]:
             return None, ["the Labels block is empty"]
         return labels, []
     return None, []
+
+
+def section_thresholds(body: str) -> tuple[dict[str, float] | None, list[str]]:
+    """The card's ``Thresholds`` section as ``{label: threshold}`` (None without one), and its problems.
+
+    The section's first fenced block holds one ``<threshold> <label>`` line a label (the number
+    first, so a label may hold spaces); each threshold is a number from 0 to 1.
+    """
+    import math
+
+    for heading, text in _sections(body):
+        if heading.lower() != THRESHOLDS_HEADING.lower():
+            continue
+        blocks = _code_blocks(text)
+        if not blocks:
+            return None, ["the Thresholds section needs a fenced code block of '<threshold> <label>' lines"]
+        thresholds, problems = {}, []
+        for number, line in enumerate((line for line in blocks[0].splitlines() if line.strip()), start=1):
+            value, _, label = line.strip().partition(" ")
+            label = label.strip()
+            try:
+                threshold = float(value)
+            except ValueError:
+                threshold = math.nan
+            if not label or not 0.0 <= threshold <= 1.0:
+                problems.append(f"line {number} of the block: {line.strip()[:60]!r} is not '<threshold> <label>' "
+                                "with a threshold from 0 to 1")
+            elif label in thresholds:
+                problems.append(f"line {number} of the block: {label!r} has a threshold already; give each label one")
+            else:
+                thresholds[label] = threshold
+        if not thresholds and not problems:
+            problems.append("the Thresholds block is empty")
+        return thresholds, problems
+    return None, []
+
+
+def thresholds_text(thresholds, policy: str | None = None) -> str:
+    """The ``Thresholds`` section of a card: a sentence, then one ``<threshold> <label>`` line a label."""
+    how = f" by the policy `{policy}`" if policy else ""
+    return "\n".join([f"## {THRESHOLDS_HEADING}", "",
+                      f"A label is decided when its probability is at least its threshold; chosen on the validation "
+                      f"split{how}. `fcn4 tag --threshold card` uses them.", "", "```text",
+                      *(f"{value:.6f} {label}" for label, value in thresholds.items()), "```", ""])

@@ -24,10 +24,11 @@ from ..base.errors import FCN4Error, CardError
 from ..base.files import write_text_atomic
 from ..base.compat import attributes
 from ..base.limits import limit, limit_hint
-from .card_body import headings, section_labels, usage_calls
+from .card_body import (THRESHOLDS_HEADING, headings, section_labels, section_thresholds, thresholds_text,
+                        usage_calls)
 
 __all__ = ["Card", "CardProblem", "CardError", "parse_card", "read_card", "find_cards", "render_card", "write_card",
-           "SAMPLE_CARD"]
+           "with_thresholds", "SAMPLE_CARD"]
 
 
 
@@ -77,6 +78,11 @@ class Card:
         """The labels of the card's ``Labels`` section in output order, or None without one."""
         labels, _ = section_labels(self.body)
         return labels
+
+    def thresholds(self) -> dict[str, float] | None:
+        """The per-label decision thresholds of the card's ``Thresholds`` section, or None without one."""
+        thresholds, _ = section_thresholds(self.body)
+        return thresholds
 
 
 def parse_card(text: str, path="<card>") -> Card:
@@ -178,6 +184,26 @@ def write_card(path, text: str, *, overwrite: bool = False) -> Path:
             "a different card already exists here; pass overwrite=True (--overwrite) to replace it, "
             "or publish under another name or version"))])
     return write_text_atomic(path, text)
+
+
+def with_thresholds(text: str, thresholds, policy: str | None = None) -> str:
+    """The card ``text`` with its ``Thresholds`` section replaced by (or given) ``thresholds`` (label -> value).
+
+    The section goes where the old one was, else just before ``## Usage``, else at the end; the rest of
+    the card is kept byte for byte.
+    """
+    section = thresholds_text(thresholds, policy)
+    lines = text.splitlines(keepends=True)
+    marks = list(headings(text))
+    start = next((n for n, title in marks if title.lower() == THRESHOLDS_HEADING.lower()), None)
+    if start is not None:
+        later = [n for n, _ in marks if n > start]
+        end = later[0] - 1 if later else len(lines)
+        return "".join(lines[:start - 1]) + section + "\n" + "".join(lines[end:])
+    usage = next((n for n, title in marks if title.lower() == "usage"), None)
+    if usage is not None:
+        return "".join(lines[:usage - 1]) + section + "\n" + "".join(lines[usage - 1:])
+    return text.rstrip("\n") + "\n\n" + section
 
 
 # --- helpers ---------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import mindspore as ms
 from ..audio.frontend import FrontEnd
 from ..base.errors import SettingError
 from ..model.network import CARD_ARGUMENTS
+from .card_body import thresholds_text
 from .cards import CardError, parse_card, render_card, write_card
 from .rules import validate_card
 from .trust import path_inside, uid_parts
@@ -58,6 +59,9 @@ class CardMetadata:
     mindspore_version: str = field(default_factory=_ms_version)
     summary: str | None = None
     description: str | None = None
+    #: Per-label decision thresholds (label -> value) and the policy that chose them, for a Thresholds section.
+    thresholds: Mapping[str, float] | None = None
+    threshold_policy: str | None = None
     model_name: str = "fcn4"
     repo_link: str = ZOO_REPO_LINK
     used_for: str = "inference/extract-feature/transfer-learning"
@@ -187,6 +191,8 @@ def _body(meta: CardMetadata, arguments: Mapping[str, Any], path: Path, checkpoi
         lines += [f"| {k} | {_number(v)} |" for k, v in meta.metrics.items()] + [""]
     if meta.labels is not None:
         lines += ["## Labels", "", "The outputs of the network, in order.", "", "```text", *meta.labels, "```", ""]
+    if meta.thresholds:
+        lines += [thresholds_text(meta.thresholds, meta.threshold_policy)]
     lines += ["## Usage", "", "With this package (`hubconf.py` of its repository):", "", "```python",
               "import fcn4", "import hubconf", "",
               f"network = hubconf.load({uid or str(path)!r}, {written})",

@@ -24,7 +24,7 @@ from pathlib import Path
 from ..audio.frontend import FrontEnd
 from ..base.errors import SettingError
 from ..model.arguments import check_arguments
-from .card_body import headings, section_labels, usage_calls
+from .card_body import headings, section_labels, section_thresholds, usage_calls
 from .cards import Card, CardError, CardProblem, find_cards, read_card
 from .trust import file_name_of_link, safe_name
 
@@ -227,10 +227,24 @@ def labels_section(card: Card, strict: bool) -> Problems:
         yield "Labels", f"{len(labels)} labels but the Usage builds num_classes={num_classes}"
 
 
+def thresholds_section(card: Card, strict: bool) -> Problems:
+    """This package's rule: a Thresholds section gives labels of the Labels section (when there is one)
+    a threshold from 0 to 1 each, once."""
+    thresholds, problems = section_thresholds(card.body)
+    for message in problems:
+        yield "Thresholds", message
+    labels, _ = section_labels(card.body)
+    if thresholds and labels is not None:
+        unknown = [label for label in thresholds if label not in labels]
+        if unknown:
+            yield "Thresholds", (f"{len(unknown)} label(s) not in the Labels section ({', '.join(unknown[:5])}); "
+                                 "give thresholds to the network's outputs only")
+
+
 #: Every rule, in the order problems are reported.
 RULES = (required_fields, bool_fields, accuracy_is_a_number, input_shape, choices, module_type, links, assets,
          dataset_on_the_hubs_list, no_colons, headings_without_colons, names_make_safe_paths, usage_arguments,
-         labels_section)
+         labels_section, thresholds_section)
 
 
 def validate_card(card: Card, *, strict: bool = False) -> list[CardProblem]:

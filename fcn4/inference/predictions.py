@@ -69,6 +69,20 @@ class Prediction:
         ranked = top_k(self.probabilities, self.labels, k if k > 0 else len(self.labels))
         return [(tag, p) for tag, p in ranked if threshold is None or p >= threshold]
 
+    def label_set(self, thresholds) -> list[tuple[str, float]]:
+        """Every label whose probability is at least its threshold, most probable first.
+
+        ``thresholds`` is one number for every label or one per label (``[C]``, the outputs' order),
+        as a card's Thresholds section gives them. A failed file has none.
+        """
+        if not self.ok:
+            return []
+        cuts = np.broadcast_to(np.asarray(thresholds, np.float64), (len(self.labels),))
+        probabilities = self.probabilities
+        chosen = np.flatnonzero(probabilities >= cuts)
+        chosen = chosen[np.argsort(-probabilities[chosen], kind="stable")]
+        return [(self.labels[i], float(probabilities[i])) for i in chosen]
+
 
 @dataclass(frozen=True, eq=False)
 class Embeddings:

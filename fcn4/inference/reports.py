@@ -29,18 +29,29 @@ class TagWriter:
         Run details for JSON (weights, backend, window, ...).
     top_k, threshold :
         Which tags are listed per file (see :meth:`~fcn4.inference.tagger.Prediction.top`); JSON and CSV
-        also carry every probability.
+        also carry every probability. With a ``threshold``, each file also gets its label set.
     per_window : bool
         JSON also lists each window's start and probabilities (for ``--window track``).
+    label_thresholds : array ``[C]``, optional
+        One threshold per label (a card's Thresholds, outputs' order): each file's label set holds the
+        labels at or above their own (``label_set`` in JSON and CSV, ``| labels:`` in the table).
     """
 
     def __init__(self, handle, fmt: str, labels, header: dict, top_k: int = 5, threshold: float | None = None,
-                 per_window: bool = False):
+                 per_window: bool = False, label_thresholds=None):
         if fmt not in FORMATS:
             raise SettingError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
         check_top(top_k, threshold)
         self.handle, self.fmt, self.labels = handle, fmt, tuple(labels)
         self.top_k, self.threshold, self.per_window = top_k, threshold, per_window
+        self.cuts = None
+        if label_thresholds is not None:
+            self.cuts = [float(v) for v in label_thresholds]
+            if len(self.cuts) != len(self.labels):
+                raise SettingError(f"{len(self.cuts)} thresholds for {len(self.labels)} labels; give one per label")
+            header = {**header, "thresholds": dict(zip(self.labels, self.cuts))}
+        elif threshold is not None:
+            self.cuts = [float(threshold)] * len(self.labels)
         self.counts = {"files": 0, "tagged": 0, "failed": 0}
         if fmt == "json":
             fields = {**header, "labels": list(self.labels)}
@@ -48,7 +59,8 @@ class TagWriter:
                          + ' "files": [')
         elif fmt == "csv":
             self._rows = csv.writer(handle, lineterminator="\n")
-            self._rows.writerow(["path", "status", "error", "tags", *self.labels])
+            self._rows.writerow(["path", "status", "error", "tags", *(["label_set"] if self.cuts else []),
+                                 *self.labels])
 
     def write(self, prediction: Prediction) -> None:
         self.counts["files"] += 1
@@ -72,7 +84,8 @@ class TagWriter:
         windows = f" [{len(p.starts)} windows, {p.aggregate}]" if len(p.starts) > 1 else ""
         tags = ", ".join(f"{tag} {prob:.3f}" for tag, prob in self._tags(p)) or "(no tag above the threshold)"
         note = f" ({p.note})" if p.note else ""
-        self.handle.write(f"{p.path}:{windows} {tags}{note}\n")
+        chosen = f" | labels: {', '.join(label for label, _ in p.label_set(self.cuts)) or '(none)'}" if self.cuts else ""
+        self.handle.write(f"{p.path}:{windows} {tags}{chosen}{note}\n")
 
     def _json(self, p: Prediction) -> None:
         entry = {"path": p.path, "status": "ok" if p.ok else "error"}
@@ -82,6 +95,8 @@ class TagWriter:
             if p.note:
                 entry["note"] = p.note
             entry["tags"] = [{"tag": tag, "probability": prob} for tag, prob in self._tags(p)]
+            if self.cuts:
+                entry["label_set"] = [label for label, _ in p.label_set(self.cuts)]
             entry["probabilities"] = dict(zip(self.labels, p.probabilities.tolist()))
             if self.per_window:
                 entry["windows"] = [{"start": float(start), "probabilities": dict(zip(self.labels, probs.tolist()))}
@@ -90,7 +105,8 @@ class TagWriter:
 
     def _csv(self, p: Prediction) -> None:
         if not p.ok:
-            self._rows.writerow([p.path, "error", p.error, ""] + [""] * len(self.labels))
+            self._rows.writerow([p.path, "error", p.error, ""] + [""] * (len(self.labels) + bool(self.cuts)))
             return
         tags = ";".join(tag for tag, _ in self._tags(p))
-        self._rows.writerow([p.path, "ok", "", tags, *(f"{v:.6f}" for v in p.probabilities)])
+        chosen = [";".join(label for label, _ in p.label_set(self.cuts))] if self.cuts else []
+        self._rows.writerow([p.path, "ok", "", tags, *chosen, *(f"{v:.6f}" for v in p.probabilities)])

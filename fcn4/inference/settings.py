@@ -13,6 +13,8 @@ import numpy as np
 
 from ..audio.decoding import LONG_FILES, WINDOW_MODES, DecodeJob
 from ..base.errors import SettingError
+from .backend_base import BACKENDS, DEVICES, PRECISIONS
+from ..model.arguments import LAYERS
 
 __all__ = ["InferenceSettings", "AGGREGATES", "MAX_HOURS", "DECODE_TIMEOUT", "check_top"]
 
@@ -46,7 +48,20 @@ class InferenceSettings:
         "what becomes of a file longer than --max-hours (default {default})"))
     decode_timeout: float | None = field(default=DECODE_TIMEOUT, metadata=_help(
         "a file a decoding worker spends longer on fails (default {default:g})"))
+    backend: str = field(default="auto", metadata=_help(
+        "the engine: auto (default) measures those that can run here once and keeps the fastest that agrees "
+        "with MindSpore graph mode; onnxruntime, openvino or mindspore force one"))
+    precision: str = field(default="exact", metadata=_help(
+        "exact (default): fp32, every output within 1e-4 of MindSpore graph mode; fast: also bf16 and int8 where "
+        "the CPU has them, each kept only if it passes a self-check on your first files"))
+    device: str = field(default="cpu", metadata=_help("cpu (default), or cuda: an NVIDIA GPU (the [gpu] extra)"))
     top_k: int = field(default=5, metadata=_help("tags listed per file (default {default}; 0: all)"))
+    threshold: float | str | None = field(default=None, metadata=_help(
+        "each file's label set, every format: the labels whose probability is at least this number, or at least "
+        "their own threshold with 'card' (calibrated into the card by python -m finetune)"))
+    layer: str = field(default=LAYERS[-1], metadata=_help(
+        "which block's output is the embedding: block1..block4 (global mean and max pooling of its map) or "
+        "penultimate (the head's input; default)"))
 
     def __post_init__(self):
         for name, choices in (("window", WINDOW_MODES), ("aggregate", AGGREGATES), ("long_files", LONG_FILES)):
@@ -57,6 +72,19 @@ class InferenceSettings:
         number("max_hours", self.max_hours, 0, low_open=True)
         number("decode_timeout", self.decode_timeout, 0, low_open=True)
         whole("top_k", self.top_k, 0)
+        for name, choices in (("backend", BACKENDS), ("precision", PRECISIONS), ("device", DEVICES)):
+            if getattr(self, name) not in choices:
+                raise SettingError(f"{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
+        if self.threshold != "card":
+            try:
+                number("threshold", self.threshold, 0)
+                if self.threshold is not None and self.threshold > 1:
+                    raise SettingError("above 1")
+            except SettingError:
+                raise SettingError(f"threshold must be 'card' or a probability from 0 to 1, got "
+                                   f"{self.threshold!r}") from None
+        if self.layer not in LAYERS:
+            raise SettingError(f"layer must be one of {', '.join(LAYERS)}, got {self.layer!r}")
 
     @classmethod
     def of(cls, settings: "InferenceSettings | None" = None, **options) -> "InferenceSettings":

@@ -11,7 +11,7 @@ from types import MappingProxyType
 from ..base.errors import SettingError
 from ..base.limits import check_range, limit, limit_hint
 
-__all__ = ["CARD_ARGUMENTS", "HEAD_PREFIX", "N_BLOCKS", "check_arguments"]
+__all__ = ["CARD_ARGUMENTS", "HEAD_PREFIX", "N_BLOCKS", "LAYERS", "check_arguments"]
 
 #: The architecture arguments of the FCN-4 hub card's Usage (``mindspore/ascend/1.1/fcn4_v1.1``),
 #: in the zoo's positional order. They are :class:`FCN4`'s defaults.
@@ -27,6 +27,9 @@ CARD_ARGUMENTS = MappingProxyType({
 HEAD_PREFIX = "dense."
 #: Convolutional blocks (conv -> batch norm -> ReLU -> pool) before the global max.
 N_BLOCKS = 4
+#: Where an embedding can be taken: a block's map (global mean and max pooled, 2 x its channels) or
+#: ``penultimate``, the head's input (the last block's global max: ``in_classes[-1]`` values).
+LAYERS = ("block1", "block2", "block3", "block4", "penultimate")
 _OUTPUTS = ("sigmoid", "logits")
 
 

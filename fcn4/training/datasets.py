@@ -41,15 +41,17 @@ GTZAN_URL = "https://www.kaggle.com/datasets/andradaolteanu/gtzan-dataset-music-
 
 
 class Item(NamedTuple):
-    """One labelled audio file: its path and the index of its label."""
+    """One labelled audio file: its path and the index of its label (``single`` task), or the
+    sorted tuple of its labels' indices (``multi`` task; possibly empty)."""
     path: str
-    label: int
+    label: int | tuple[int, ...]
 
 
 @dataclass(frozen=True)
 class LabelledDataset:
-    """A single-label dataset: the labels in output order and the items of each split.
+    """A labelled dataset: the labels in output order and the items of each split.
 
+    ``task`` is ``single`` (one label per item) or ``multi`` (a set of labels per item).
     ``notes`` are things a user should hear about (files of a published split that are not in
     the folder, for instance); the reader does not fail for them.
     """
@@ -59,14 +61,24 @@ class LabelledDataset:
     splits: Mapping[str, tuple[Item, ...]]
     split_method: str
     notes: tuple[str, ...] = field(default=())
+    task: str = "single"
 
     def counts(self) -> dict[str, int]:
         """Items per split."""
         return {name: len(items) for name, items in self.splits.items()}
 
+    def targets(self, items) -> np.ndarray:
+        """The training targets of ``items``: class indices ``[N]`` (single) or 0/1 rows ``[N, C]`` (multi)."""
+        if self.task == "multi":
+            from .multilabel import multi_hot
+
+            return multi_hot([item.label for item in items], len(self.labels))
+        return np.asarray([item.label for item in items], np.int64)
+
     def __str__(self) -> str:
         sizes = " / ".join(f"{len(self.splits[s])} {s}" for s in SPLITS)
-        return f"{self.name} at {self.root}: {len(self.labels)} classes, {sizes} ({self.split_method} split)"
+        kind = "labels, multi-label" if self.task == "multi" else "classes"
+        return f"{self.name} at {self.root}: {len(self.labels)} {kind}, {sizes} ({self.split_method} split)"
 
 
 Reader = Callable[..., LabelledDataset]

@@ -169,8 +169,9 @@ def _run(run: TrainingRun, adapter: RunAdapter):
     if run.world.main:
         write_text_atomic(run.run_dir / "config.yaml", config.to_yaml())
     plan = adapter.plan(run, start)
-    trainer = Trainer(plan.model, labels=plan.labels, run_dir=run.run_dir, lr=config.lr, select=config.select,
-                      progress=config.progress, log=run.log, world=run.world, **plan.trainer)
+    trainer = Trainer(plan.model, labels=plan.labels, run_dir=run.run_dir, lr=config.lr,
+                      **{"select": config.select, "progress": config.progress, "log": run.log, "world": run.world,
+                         **plan.trainer})
     with run.timed("training_s"):
         result = trainer.fit(plan.batches["train"], plan.batches["valid"], config.epochs, resume=config.resume,
                              fingerprint={**config.fingerprint(), **plan.fingerprint})
@@ -194,14 +195,14 @@ _CARD_YAML_FIELDS = ("name", "version", "dataset", "asset_link", "user_id", "aut
 
 def card_metadata(*, name: str, dataset: str, net, labels, front_end, metrics: Mapping, summary: str,
                   version: str = "1.0", asset_link: str | None = None, user_id: str = "local",
-                  author: str = "fcn4-train"):
+                  author: str = "fcn4-train", thresholds: Mapping | None = None, threshold_policy: str | None = None):
     """The one description of a trained run's card (:class:`~fcn4.hub.publish.CardMetadata`)."""
     from ..hub.publish import CardMetadata
 
     return CardMetadata(name=name, version=version, dataset=dataset,
                         asset_link=asset_link or f"https://example.invalid/fcn4/{name}.ckpt", user_id=user_id,
                         author=author, labels=list(labels), metrics=dict(metrics), arguments=net.arguments(),
-                        front_end=front_end, summary=summary)
+                        front_end=front_end, summary=summary, thresholds=thresholds, threshold_policy=threshold_policy)
 
 
 def write_card_metadata(meta, path) -> Path:

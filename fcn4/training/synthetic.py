@@ -17,11 +17,14 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
+
 from ..audio.synth import MTAT_STYLES, synth_track, write_audio, write_mtat_corpus
 from ..model.labels import load_labels
 from .datasets import SPLITS, gtzan_filtered_split
 
-__all__ = ["GENRE_STYLES", "write_gtzan_corpus", "MTAT_STYLES", "write_mtat_corpus"]
+__all__ = ["GENRE_STYLES", "write_gtzan_corpus", "MTAT_STYLES", "write_mtat_corpus", "INSTRUMENTS",
+           "synth_instrument", "write_multilabel_corpus"]
 
 
 class Style(NamedTuple):
@@ -92,3 +95,60 @@ def write_gtzan_corpus(root, per_genre: int = 20, seconds: float = 30.0, sample_
         for job in jobs:
             _write(job)
     return root
+
+
+#: The synthetic instruments of the multi-label corpus: each owns a register and a texture.
+INSTRUMENTS = ("bass", "pad", "lead", "drums", "bells")
+
+
+def synth_instrument(name: str, seconds: float, sample_rate: int, rng) -> np.ndarray:
+    """One synthetic instrument's part (float64, peak about 1): notes, chords or noise in its own band."""
+    n = int(round(seconds * sample_rate))
+    t = np.arange(n) / sample_rate
+    y = np.zeros(n)
+    if name in ("bass", "pad", "lead"):
+        low, high, harmonics, note = {"bass": (60.0, 120.0, 3, 0.5), "pad": (300.0, 500.0, 4, 1.0),
+                                      "lead": (1200.0, 2000.0, 2, 0.25)}[name]
+        for start in np.arange(0.0, seconds, note):
+            span = (t >= start) & (t < start + note)
+            f0 = rng.uniform(low, high)
+            for h in range(1, harmonics + 1):
+                y[span] += np.sin(2 * np.pi * f0 * h * t[span]) / h
+    else:  # drums: low noise thuds; bells: short high pings
+        period, length = {"drums": (0.25, 0.2), "bells": (0.375, 0.15)}[name]
+        k = np.arange(int(length * sample_rate))
+        decay = np.exp(-k / (0.3 * length * sample_rate))
+        for start in np.arange(rng.uniform(0, period), seconds, period):
+            i = int(start * sample_rate)
+            if name == "drums":
+                hit = rng.standard_normal(k.size)
+            else:
+                hit = np.sin(2 * np.pi * rng.uniform(3000.0, 4500.0) * k / sample_rate)
+            y[i:i + k.size] += (hit * decay)[:max(0, n - i)]
+    return y / max(np.abs(y).max(), 1e-9)
+
+
+def write_multilabel_corpus(root, clips: int = 60, seconds: float = 5.0, sample_rate: int = 12000,
+                            seed: int = 0) -> Path:
+    """Clips mixing two or three :data:`INSTRUMENTS` at random levels, and ``root/labels.csv`` naming each
+    clip's instruments (``path,labels`` with ``;`` between labels); returns the manifest's path.
+
+    Files already there are kept (the corpus is deterministic), so a second call is cheap.
+    """
+    root = Path(root)
+    (root / "clips").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    rows = ["path,labels"]
+    for i in range(clips):
+        chosen = sorted(rng.choice(len(INSTRUMENTS), size=int(rng.integers(2, 4)), replace=False))
+        levels = rng.uniform(0.5, 1.0, size=len(chosen))
+        name = f"clips/clip{i:04d}.wav"
+        parts = np.random.default_rng([seed, i])
+        if not (root / name).is_file():
+            y = sum(level * synth_instrument(INSTRUMENTS[k], seconds, sample_rate, parts)
+                    for k, level in zip(chosen, levels))
+            write_audio(root / name, (0.5 * y / max(np.abs(y).max(), 1e-9)).astype(np.float32), sample_rate)
+        rows.append(f"{name},{';'.join(INSTRUMENTS[k] for k in chosen)}")
+    manifest = root / "labels.csv"
+    manifest.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return manifest

@@ -1,0 +1,153 @@
+"""Labels manifests (CSV, TSV, Parquet; text labels or 0/1 columns) and the iterative stratified split."""
+import csv
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fcn4.errors import DatasetError, ManifestError
+from fcn4.training.datasets import SPLITS
+from fcn4.training.multilabel import iterative_stratified_split
+from finetune.manifest import read_manifest
+
+NAMES = ["rock", "jazz", "no vocals", "guitar", "female"]
+
+
+def _files(folder, n):
+    (folder / "audio").mkdir(exist_ok=True)
+    for i in range(n):
+        (folder / "audio" / f"c{i}.wav").write_bytes(b"")
+    return [f"audio/c{i}.wav" for i in range(n)]
+
+
+def _as_text(folder, paths, sets, separator=";", name="text.csv"):
+    with open(folder / name, "w", newline="", encoding="utf-8") as handle:
+        rows = csv.writer(handle)
+        rows.writerow(["path", "labels"])
+        rows.writerows([p, separator.join(s)] for p, s in zip(paths, sets))
+    return folder / name
+
+
+def _as_flags(folder, paths, sets, labels, name="flags.tsv"):
+    """MagnaTagATune's layout: clip_id, one 0/1 column per label, mp3_path; tab-separated."""
+    with open(folder / name, "w", newline="", encoding="utf-8") as handle:
+        rows = csv.writer(handle, delimiter="\t")
+        rows.writerow(["clip_id", *labels, "mp3_path"])
+        rows.writerows([i, *(int(label in s) for label in labels), p] for i, (p, s) in enumerate(zip(paths, sets)))
+    return folder / name
+
+
+def _as_parquet(folder, columns, name):
+    pq.write_table(pa.table(columns), folder / name)
+    return folder / name
+
+
+def _same(a, b):
+    assert (a.labels, a.task, a.split_method) == (b.labels, b.task, b.split_method)
+    assert {s: a.splits[s] for s in SPLITS} == {s: b.splits[s] for s in SPLITS}
+
+
+label_sets = st.lists(st.lists(st.sampled_from(NAMES), min_size=1, max_size=3, unique=True), min_size=6, max_size=30)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sets=label_sets, seed=st.integers(0, 3))
+def test_every_form_of_a_manifest_gives_the_same_dataset(tmp_path, sets, seed):
+    used = [n for n in sorted(NAMES) if any(n in s for s in sets)]
+    if len(used) < 2:
+        return
+    paths = _files(tmp_path, len(sets))
+    forms = [
+        _as_text(tmp_path, paths, sets),
+        _as_text(tmp_path, paths, sets, separator="|", name="pipes.csv"),
+        _as_flags(tmp_path, paths, sets, sorted(NAMES)),  # a label no row has is left out
+        _as_flags(tmp_path, paths, sets, sorted(NAMES), name="flags_named.csv"),  # tabs, though named .csv
+        _as_parquet(tmp_path, {"path": paths, "labels": [";".join(s) for s in sets]}, "text.parquet"),
+        _as_parquet(tmp_path, {"path": paths, "labels": [list(s) for s in sets]}, "lists.parquet"),
+        _as_parquet(tmp_path, {"path": paths, **{n: [n in s for s in sets] for n in sorted(NAMES)}}, "flags.parquet"),
+    ]
+    first = read_manifest(forms[0], seed=seed)
+    assert first.labels == tuple(used)
+    assert first.task == ("single" if all(len(s) == 1 for s in sets) else "multi")
+    for form in forms[1:]:
+        _same(first, read_manifest(form, seed=seed))
+    every = sorted(item.path for s in SPLITS for item in first.splits[s])
+    assert every == sorted(str(tmp_path / p) for p in paths)
+
+
+def test_a_split_column_is_honoured_and_data_dir_roots_relative_paths(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    paths = _files(data, 6)
+    (tmp_path / "m.csv").write_text("path,labels,split\n" + "".join(
+        f"{p},{'a' if i % 2 else 'b'},{['train', 'validation', 'test'][i % 3]}\n" for i, p in enumerate(paths)))
+    dataset = read_manifest(tmp_path / "m.csv", data_dir=data)
+    assert dataset.task == "single" and dataset.split_method == "manifest"
+    assert [len(dataset.splits[s]) for s in SPLITS] == [2, 2, 2]
+    assert dataset.splits["valid"][0].path == str(data / "audio" / "c1.wav")
+
+
+def test_the_task_can_be_forced_and_single_refuses_a_row_of_two_labels(tmp_path):
+    paths = _files(tmp_path, 6)
+    manifest = _as_text(tmp_path, paths, [["a"], ["b"]] * 3)
+    assert read_manifest(manifest, task="multi").task == "multi"
+    assert read_manifest(manifest).splits["train"][0].label in (0, 1)
+    two = _as_text(tmp_path, paths, [["a"], ["a", "b"]] * 3, name="two.csv")
+    with pytest.raises(ManifestError) as caught:
+        read_manifest(two, task="single")
+    assert (caught.value.row, caught.value.column) == (2, "labels")
+
+
+@pytest.mark.parametrize("text, row, column, words", [
+    ("file,labels\na.wav,x\n", None, None, "no 'path' column"),
+    ("path,rock,jazz\naudio/c0.wav,1,0\naudio/c1.wav,1,2\n", 2, "jazz", "neither 0 nor 1"),
+    ("path,rock,jazz\naudio/c0.wav,1,0\naudio/c1.wav,yes,0\n", 2, "rock", "neither 0 nor 1"),
+    ("path,labels\naudio/c0.wav,a\naudio/nope.wav,b\n", 2, "path", "not found"),
+    ("path,labels\naudio/c0.wav,a\n,b\n", 2, "path", "every row needs a path"),
+    ("path,labels,split\naudio/c0.wav,a,train\naudio/c1.wav,b,holdout\n", 2, "split", "not a split"),
+    ("path,labels\naudio/c0.wav,a\naudio/c1.wav,b,extra\n", 2, None, "fields"),
+    ("path,labels,path\naudio/c0.wav,a,x\n", None, "path", "more than once"),
+    ("path\naudio/c0.wav\n", None, None, "no labels"),
+    ("path,labels\n", None, None, "no rows"),
+    ("", None, None, "empty"),
+])
+def test_each_bad_manifest_is_named_by_file_row_and_column(tmp_path, text, row, column, words):
+    _files(tmp_path, 2)
+    (tmp_path / "bad.csv").write_text(text)
+    with pytest.raises(ManifestError) as caught:
+        read_manifest(tmp_path / "bad.csv")
+    error = caught.value
+    assert isinstance(error, DatasetError)
+    assert (error.file, error.row, error.column) == (str(tmp_path / "bad.csv"), row, column)
+    assert str(error).startswith(str(tmp_path / "bad.csv")) and words in str(error)
+
+
+def test_a_parquet_label_column_that_is_neither_text_nor_flags_is_named(tmp_path):
+    paths = _files(tmp_path, 2)
+    _as_parquet(tmp_path, {"path": paths, "labels": [1.5, 2.5]}, "numbers.parquet")
+    with pytest.raises(ManifestError) as caught:
+        read_manifest(tmp_path / "numbers.parquet")
+    assert (caught.value.row, caught.value.column) == (1, "labels") and "neither text" in str(caught.value)
+    (tmp_path / "junk.parquet").write_bytes(b"not parquet at all")
+    with pytest.raises(ManifestError, match="not a readable Parquet file"):
+        read_manifest(tmp_path / "junk.parquet")
+    (tmp_path / "latin1.csv").write_bytes("path,labels\nc\xe9.wav,a\n".encode("latin-1"))
+    with pytest.raises(ManifestError, match="UTF-8"):
+        read_manifest(tmp_path / "latin1.csv")
+
+
+def test_the_iterative_split_keeps_every_label_near_its_share_in_every_split():
+    rng = np.random.default_rng(0)
+    y = (rng.random((600, 12)) < np.linspace(0.02, 0.4, 12)).astype(np.int64)
+    parts = iterative_stratified_split(y, (0.5, 0.2, 0.3), seed=3)
+    together = np.sort(np.concatenate([parts[s] for s in SPLITS]))
+    assert together.tolist() == list(range(600))  # each clip once
+    for share, split in zip((0.5, 0.2, 0.3), SPLITS):
+        assert abs(len(parts[split]) / 600 - share) < 0.02
+        counts = y[parts[split]].sum(axis=0)
+        assert np.all(np.abs(counts - share * y.sum(axis=0)) <= 1.5), (split, counts)
+    again = iterative_stratified_split(y, (0.5, 0.2, 0.3), seed=3)
+    assert all(np.array_equal(parts[s], again[s]) for s in SPLITS)
