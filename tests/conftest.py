@@ -74,8 +74,8 @@ def melgrams():
 
 
 def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (``-n 2 --dist loadgroup``), the library's tests run on one worker: they
-    share its synthesised music and checkpoint, and one Ray at a time is what 2 cores hold."""
+    """Under pytest-xdist (``-n 2 --dist loadgroup``), the tests that start Ray (marked ``ray``) run on
+    one worker, one at a time: one Ray is what 2 cores hold. Every other test spreads over both."""
     for item in items:
-        if "tests/library/" in item.nodeid or item.nodeid.startswith("library/"):
-            item.add_marker(pytest.mark.xdist_group("library"))
+        if item.get_closest_marker("ray"):
+            item.add_marker(pytest.mark.xdist_group("ray"))

@@ -12,6 +12,7 @@ from fcn4.library.store import Store
 
 
 @pytest.mark.slow
+@pytest.mark.ray
 def test_embed_on_its_own_local_ray_then_similar(music, checkpoint, tmp_path, capsys):
     root, files = music
     store = tmp_path / "store"

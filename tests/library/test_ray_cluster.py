@@ -10,7 +10,7 @@ import pytest
 from fcn4.library.job import loopback_ray_environment, tag_library
 from fcn4.library.store import Store
 
-pytestmark = pytest.mark.slow  # two Ray nodes: processes
+pytestmark = [pytest.mark.slow, pytest.mark.ray]  # two Ray nodes: processes
 
 
 @pytest.fixture

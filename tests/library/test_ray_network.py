@@ -10,7 +10,7 @@ import pytest
 
 from fcn4.library.job import _LOOPBACK_ONLY, local_ray, loopback_ray_environment, tag_library
 
-pytestmark = pytest.mark.slow  # Ray starts processes
+pytestmark = [pytest.mark.slow, pytest.mark.ray]  # Ray starts processes
 
 _RAY_VARIABLES = (*_LOOPBACK_ONLY, "RAY_AUTH_TOKEN")
 
