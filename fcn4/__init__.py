@@ -21,14 +21,15 @@ what they need; MindSpore loads with the first network).
 >>> fcn4.Tagger().tag(["song.mp3"])[0].top(5)          # doctest: +SKIP
 """
 import importlib as _importlib
-import os as _os
 
 from .base import compat as _compat
+from .base import onednn as _onednn
 from .base.lazy import lazy_exports as _lazy_exports
 
 # MindSpore 2.10's oneDNN runs its reference (unvectorised) convolution, over 100x slower,
 # when it may use AVX-512; capped at AVX2 it picks its fast kernels. A value the user set wins.
-_os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
+# (OpenVINO's own oneDNN runs without our cap: fcn4.base.onednn.)
+_onednn.cap()
 
 __version__ = "0.1.0"
 

@@ -49,7 +49,8 @@ def check_ray(args, command: str) -> None:
     if not args.output:
         raise SettingError(f"fcn4 {command} --ray writes a Parquet store: name its folder with -o FOLDER")
     if args.backend == "mindspore":
-        raise SettingError("--ray runs the checked ONNX export (onnxruntime); leave --backend at auto")
+        raise SettingError("--ray runs the checked ONNX export (onnxruntime or openvino) on its actors; leave "
+                           "--backend at auto")
     single_machine = {"--plot": getattr(args, "plot", None),
                       "--format": None if getattr(args, "format", "table") == "table" else args.format}
     for flag, value in single_machine.items():

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import weakref
 from collections import deque
 
@@ -15,16 +16,19 @@ import numpy as np
 from ..audio.decoding import DecodePool, default_workers, plan
 from ..audio.frontend import DEFAULT_FRONT_END, FrontEnd
 from ..audio.sources import find_audio
-from ..base.errors import SettingError
+from ..base.errors import BackendError, SettingError
 from ..base.progress import progress_bar
 from ..hub.weights import DEFAULT_UID, resolve
 from ..model.labels import labels_from
 from .predictions import Embeddings, Prediction
+from .backend_base import run_network
 from .settings import AGGREGATES, DECODE_TIMEOUT, MAX_HOURS, InferenceSettings, check_top
 from .settings import whole as _whole
 
 __all__ = ["Tagger", "Prediction", "Embeddings", "InferenceSettings", "AGGREGATES", "MAX_HOURS", "DECODE_TIMEOUT",
            "check_top", "run_network"]
+
+logger = logging.getLogger(__name__)
 
 
 class Tagger:
@@ -36,15 +40,20 @@ class Tagger:
         A hub uid (default ``mindspore/ascend/1.1/fcn4_v1.1``, the MagnaTagATune weights), a
         card file, or a ``.ckpt`` file (its shapes give the architecture; the card's audio
         settings apply).
-    backend : {'auto', 'onnxruntime', 'mindspore'}
-        ``onnxruntime`` runs a checked, cached ONNX export (about twice as fast on CPU);
-        ``mindspore`` the network in graph mode; ``auto`` the first if installed.
+    settings : InferenceSettings, optional
+        Its engine fields choose the engine: ``backend`` (``auto``: the fastest that agrees with
+        MindSpore graph mode on this machine, measured once and remembered; ``onnxruntime``,
+        ``openvino`` or ``mindspore`` force one), ``precision`` (``exact``: fp32 within 1e-4 of graph
+        mode; ``fast``: bf16 and int8 too, each kept only after a self-check on the first files) and
+        ``device`` (``cpu`` or ``cuda``). See :mod:`fcn4.inference.engines`.
+    backend : str, optional
+        Replaces ``settings.backend`` (the first version's argument).
     batch_size : int
         Windows a network call takes (one compiled shape; the last batch is padded).
     workers : int, optional
         Decoding processes (0: decode in this process). Default :func:`default_workers`.
     threads : int, optional
-        onnxruntime threads (default: the CPUs this process may use).
+        The engine's threads (default: the CPUs this process may use).
     labels : str or sequence, optional
         Output names, for a checkpoint whose card has none: a label set of the package
         (``mtat_top50``, ``gtzan_genres``), a file (one a line) or a list.
@@ -56,30 +65,29 @@ class Tagger:
     ...     embeddings = tagger.embed(["my_music/"]).save("embeddings.npz")
     """
 
-    def __init__(self, weights=DEFAULT_UID, *, backend: str = "auto", batch_size: int = 4,
-                 workers: int | None = None, threads: int | None = None, labels=None):
-        self._setup(lambda: _open_weights(weights, labels), workers, backend, batch_size, threads)
+    def __init__(self, weights=DEFAULT_UID, *, settings: InferenceSettings | None = None, backend: str | None = None,
+                 batch_size: int = 4, workers: int | None = None, threads: int | None = None, labels=None):
+        self._setup(lambda: _open_weights(weights, labels), workers, _engine(settings, backend), batch_size, threads)
 
     @classmethod
-    def from_network(cls, net, *, labels=None, front_end: FrontEnd = DEFAULT_FRONT_END, backend: str = "auto",
+    def from_network(cls, net, *, labels=None, front_end: FrontEnd = DEFAULT_FRONT_END,
+                     settings: InferenceSettings | None = None, backend: str | None = None,
                      batch_size: int = 4, workers: int | None = None, threads: int | None = None) -> "Tagger":
         """A tagger for a network in memory (e.g. just fine-tuned); its weights are used as they are."""
         tagger = cls.__new__(cls)
         source = f"<{type(net).__name__} in memory>"
-        tagger._setup(lambda: (lambda: net, None, labels, front_end, source, None), workers, backend, batch_size,
-                      threads)
+        tagger._setup(lambda: (lambda: net, None, labels, front_end, source, None), workers,
+                      _engine(settings, backend), batch_size, threads)
         return tagger
 
-    def _setup(self, open_weights, workers, backend, batch_size, threads):
-        """Start the decoding workers, then (while they start) open the weights and the backend."""
-        from .backends import BACKENDS, make_backend
+    def _setup(self, open_weights, workers, settings: InferenceSettings, batch_size, threads):
+        """Start the decoding workers, then (while they start) open the weights and the engine."""
+        from .engines import EngineRequest, open_engine
 
-        # Checked before any process, network or onnxruntime session sees them.
+        # Checked before any process, network or engine sees them.
         _whole("batch_size", batch_size, 1)
         _whole("workers", workers, 0, none=True)
         _whole("threads", threads, 1, none=True)
-        if backend not in BACKENDS:
-            raise SettingError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
 
         pool = DecodePool(default_workers() if workers is None else workers)
         try:
@@ -87,8 +95,9 @@ class Tagger:
             self.front_end, self.weights, self.spec, self._pool, self._build, self._network = (
                 front_end, str(source), spec, pool, build, None)
             input_shape = (1, front_end.n_mels, front_end.n_frames)
-            self.backend = make_backend(backend, lambda: self.network, batch_size, input_shape, key=key,
-                                        threads=threads)
+            self._request = EngineRequest(settings.backend, settings.precision, settings.device, threads, batch_size,
+                                          input_shape)
+            self.backend = open_engine(self._request, lambda: self.network, key)
             info = self.backend.info
             if labels is None and info.num_classes == 50:
                 labels = "mtat_top50"  # a bare checkpoint with the zoo's head
@@ -103,6 +112,37 @@ class Tagger:
         # A track shorter than one window of the pooling stack (160 frames, 3.39 s for the card's
         # network) would be tagged from padding; it is refused unless min_seconds says otherwise.
         self.min_seconds = front_end.seconds_for(info.min_frames)
+
+    @property
+    def engine(self) -> dict:
+        """What this tagger runs on: ``engine`` (``backend dtype``), ``precision``, ``device``, ``threads``,
+        how it was chosen and, for a fast engine, its self-check (what an output's header records)."""
+        return dict(self.backend.choice)
+
+    def prepare(self, paths) -> dict:
+        """With ``precision='fast'`` and no choice cached yet: try bf16 and int8 on the clips of the
+        first files of ``paths`` (calibration and self-check) and keep the fastest that passes. Done by
+        :meth:`predict` itself; call it first to know :attr:`engine` before the work starts."""
+        if self.backend.pending:
+            from .engines import choose_fast
+
+            self.backend.pending = False
+            try:
+                self.backend = choose_fast(self.backend, self._first_clips(paths), lambda: self.network,
+                                           self.backend.key, self._request)
+            except BackendError as exc:  # the fp32 engine stays, and says why
+                logger.warning("fast precision: %s; running fp32", exc)
+                self.backend.choice = {**self.backend.choice, "note": f"fast precision: {exc}; fp32"}
+        return self.engine
+
+    def _first_clips(self, paths, count: int = 16) -> np.ndarray:
+        """The centre clips of the first ``count`` readable files of ``paths`` ([N, 1, mels, frames])."""
+        clip = InferenceSettings(window="clip")
+        sources = [s.path for s in find_audio(paths) if s.error is None][:count]
+        jobs = (clip.decode_job(path, self.front_end, self.min_seconds) for path in sources)
+        found = [part.windows.melgrams for part in self._pool.stream(jobs) if part.error is None]
+        shape = (0, 1, self.front_end.n_mels, self.front_end.n_frames)
+        return np.concatenate(found)[:, None].astype(np.float32) if found else np.zeros(shape, np.float32)
 
     @property
     def network(self):
@@ -127,7 +167,7 @@ class Tagger:
         self.close()
 
     def __repr__(self) -> str:
-        return (f"Tagger(weights={self.weights!r}, backend={self.backend.name!r}, "
+        return (f"Tagger(weights={self.weights!r}, engine={self.backend.choice.get('engine', self.backend.name)!r}, "
                 f"batch_size={self.backend.batch_size}, workers={self.workers})")
 
     # ------------------------------------------------------------------------- work
@@ -169,6 +209,7 @@ class Tagger:
         return self._predict(paths, InferenceSettings.of(settings, **options), embeddings, progress)
 
     def _predict(self, paths, settings: InferenceSettings, embeddings, progress):
+        self.prepare(paths)
         sources = find_audio(paths)
         aggregate = settings.aggregate
         parts_of: deque[int] = deque()  # jobs per readable file, known once its jobs are planned
@@ -246,19 +287,6 @@ class Tagger:
                 record.fill(f if embeddings else None, p)
 
 
-def run_network(backend, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The network over log-mel windows ``[N, mels, frames]`` in the backend's batches: (features
-    ``[N, D]``, probabilities ``[N, C]``). The Tagger's engine, and each Ray actor's."""
-    features, probabilities = [], []
-    for at in range(0, len(windows), backend.batch_size):
-        f, p = backend(windows[at:at + backend.batch_size][:, None])
-        features.append(f)
-        probabilities.append(p)
-    info = backend.info
-    return (np.concatenate(features) if features else np.zeros((0, info.num_features), np.float32),
-            np.concatenate(probabilities) if probabilities else np.zeros((0, info.num_classes), np.float32))
-
-
 def _finished(pending: deque, bar, labels, aggregate: str, embeddings: bool):
     """Yield the predictions of the files at the head of ``pending`` whose windows all ran, in order."""
     while pending and pending[0].done:
@@ -316,6 +344,13 @@ def _open_weights(weights, labels=None):
         raise SettingError("weights 'none': tagging needs trained weights (a hub uid, a card or a .ckpt)")
     spec.fetch()  # raises WeightsUnavailable (where to get the file, where to put it) before any work
     return lambda: spec.build().network, spec.cache_key, labels or spec.labels, spec.front_end, spec.name, spec
+
+
+def _engine(settings: InferenceSettings | None, backend: str | None) -> InferenceSettings:
+    """The tagger's settings (their engine fields), ``backend`` replacing theirs when given."""
+    if settings is not None and not isinstance(settings, InferenceSettings):
+        raise SettingError(f"settings must be an InferenceSettings, got {type(settings).__name__}")
+    return InferenceSettings.of(settings, **({} if backend is None else {"backend": backend}))
 
 
 def _numbered(n: int) -> tuple[str, ...]:

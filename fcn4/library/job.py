@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..base.errors import FCN4Error, LibraryJobError
+from ..base.errors import FCN4Error, LibraryJobError, SettingError
 from ..base.files import folder_inside
 from ..hub.weights import DEFAULT_UID
 from ..inference.settings import InferenceSettings
@@ -100,12 +100,16 @@ def _tag_library(paths, store, weights, labels, embeddings: bool, batch_size: in
     require("ray", "pyarrow")
     start = time.perf_counter()
     store_dir = check_folder(store)  # before the weights are checked and the folder locked
-    with Tagger(weights, backend="onnxruntime", batch_size=batch_size, workers=0, labels=labels) as tagger:
+    if settings.backend == "mindspore":
+        raise SettingError("a library job runs an exported engine on its actors; use backend auto, onnxruntime "
+                           "or openvino, not mindspore")
+    with Tagger(weights, settings=settings, batch_size=batch_size, workers=0, labels=labels) as tagger:
+        tagger.prepare(_local_inputs(paths))  # precision 'fast': bf16/int8 checked on the first local files
         stored = StoreSettings.for_run(tagger, settings, embeddings)
-        model = tagger.backend.model_bytes()  # the checked export's bytes, checked again as they are read
+        model = tagger.backend.model_bytes()  # the checked model's bytes, checked again as they are read
         network = NetworkSpec(hashlib.sha256(model).hexdigest(), batch_size,
                               (1, tagger.front_end.n_mels, tagger.front_end.n_frames),
-                              dataclasses.asdict(tagger.backend.info), job.threads, embeddings)
+                              dataclasses.asdict(tagger.backend.info), job.threads, embeddings, tagger.engine)
         decoding = settings.decode_job("", tagger.front_end, tagger.min_seconds)
     with exclusive_folder(store_dir, "library job"):
         target = Store.open_for(store_dir, stored)
@@ -127,6 +131,13 @@ def _tag_library(paths, store, weights, labels, embeddings: bool, batch_size: in
     return LibraryResult(store_dir, listed, counts.skipped, counts.tagged, counts.failed, counts.parts,
                          time.perf_counter() - start, startup, counts.first_result_seconds,
                          counts.last_result_seconds, counts.first_results)
+
+
+def _local_inputs(paths) -> list:
+    """The inputs that are files or folders on this machine (for the first clips a fast engine is checked on)."""
+    listed = paths if isinstance(paths, (list, tuple)) else [paths]
+    return [p for p in listed if isinstance(p, (str, os.PathLike)) and os.path.exists(p)
+            and not os.fspath(p).endswith((".txt", ".csv", ".parquet"))]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -123,7 +123,9 @@ def query_vector(query, store: Store, **tagger_options) -> np.ndarray:
         return vector
     from ..inference.tagger import Tagger
 
-    with Tagger(settings.weights, labels=list(settings.labels), **{"workers": 0, **tagger_options}) as tagger:
+    # The store's precision, on the engine chosen for this machine (exact engines agree within 1e-4).
+    options = {"workers": 0, "settings": settings.inference, **tagger_options}
+    with Tagger(settings.weights, labels=list(settings.labels), **options) as tagger:
         sha256 = tagger.spec.sha256 if tagger.spec else None
         if sha256 != settings.sha256:
             raise StoreError(f"the weights {settings.weights} now have sha256 {sha256}, the store {store.folder} was "

@@ -38,6 +38,7 @@ class NetworkSpec:
     info: dict
     threads: int | None
     embeddings: bool
+    engine: dict | None = None  # the driver's engine (Backend.choice): the actors open the same one
 
 
 def rows_of(batch: dict):
@@ -216,17 +217,20 @@ def _ragged(arrays: list) -> np.ndarray:
 
 
 class Network:
-    """The network actor: opens the shipped ONNX export once, runs every batch of windows it is given."""
+    """The network actor: opens the shipped model once on the driver's engine (the Tagger's own, chosen
+    for the machine), runs every batch of windows it is given."""
 
     def __init__(self, network: NetworkSpec, model):
-        from ..inference.backends import NetworkInfo, OnnxBackend
+        from ..inference.backends import NetworkInfo
+        from ..inference.engines import open_shipped
 
         model = _value(model[0])  # a reference inside a list: Ray hands it over unresolved, and small
         if hashlib.sha256(model).hexdigest() != network.sha256:
-            raise LibraryJobError("the ONNX export reached this actor damaged (its sha256 differs)")
+            raise LibraryJobError("the model reached this actor damaged (its sha256 differs)")
         self.embeddings = network.embeddings
-        self.backend = OnnxBackend(model, network.batch_size, network.input_shape, NetworkInfo(**network.info),
-                                   network.threads)
+        engine = network.engine or {"backend": "onnxruntime", "dtype": "fp32"}
+        self.backend = open_shipped(engine, model, network.batch_size, network.input_shape,
+                                    NetworkInfo(**network.info), network.threads)
 
     def __call__(self, batch: dict) -> dict:
         melgrams = list(batch.pop("melgrams"))

@@ -39,6 +39,11 @@ class StoreSettings:
     long_files: str = _DEFAULT.long_files
     embeddings: bool = False
     top_k: int = _DEFAULT.top_k
+    precision: str = _DEFAULT.precision
+    # The engine the rows were computed on (InferenceSettings.backend chose it; Tagger.engine describes it, a
+    # fast engine's self-check included). A record, not a condition: runs on other engines of the same
+    # precision write comparable rows (exact ones agree within 1e-4), so differences() leaves it out.
+    engine: dict | None = None
 
     @classmethod
     def for_run(cls, tagger, settings: InferenceSettings, embeddings: bool) -> "StoreSettings":
@@ -47,6 +52,7 @@ class StoreSettings:
         return cls(weights=tagger.weights, sha256=tagger.spec.sha256 if tagger.spec else None,
                    labels=tuple(tagger.labels), front_end=dataclasses.asdict(tagger.front_end),
                    features=tagger.backend.info.num_features, embeddings=bool(embeddings),
+                   engine=getattr(tagger, "engine", None) or None,
                    **{**recorded, "min_seconds": settings.minimum(tagger.min_seconds)})
 
     @property
@@ -87,6 +93,8 @@ class StoreSettings:
         """What differs from ``other``: ``field: the store's X, this run's Y`` (labels summarised)."""
         found = []
         for f in dataclasses.fields(self):
+            if f.name == "engine":
+                continue
             mine, theirs = getattr(self, f.name), getattr(other, f.name)
             if f.name == "weights" and self.sha256 is not None and self.sha256 == other.sha256:
                 continue  # the same checkpoint by another name (a relative path, a copy): its sha256 says so
@@ -146,4 +154,6 @@ _FIELDS = {
     "long_files": (lambda v: _text(v, 64), "a name"),
     "embeddings": (lambda v: isinstance(v, bool), "true or false"),
     "top_k": (lambda v: _whole(v, 0, MAX_LABELS), f"a whole number from 0 to {MAX_LABELS:,}"),
+    "precision": (lambda v: v in ("exact", "fast") and isinstance(v, str), "'exact' or 'fast'"),
+    "engine": (lambda v: v is None or (isinstance(v, dict) and _plain_json(v)), "null or an object of plain values"),
 }

@@ -10,7 +10,7 @@ import pytest
 
 import fcn4
 import fcn4.audio.decoding
-import fcn4.inference.backends
+import fcn4.inference.backend_onnx
 import fcn4.inference.reports
 from fcn4 import DEFAULT_FRONT_END, FCN4, MTAT_TAGS, Tagger, WeightsUnavailable, save_checkpoint
 from fcn4.audio.decoding import DecodeJob, DecodePool
@@ -259,7 +259,7 @@ def test_a_published_card_tags_with_its_own_labels(tmp_path, music):
 # ------------------------------------------------------------------------- backends
 def test_the_onnx_export_is_cached_and_a_second_tagger_needs_no_network(checkpoint, hub_dir):
     with Tagger(checkpoint, workers=0) as first:
-        assert first.backend.name == "onnxruntime" and first._network is not None
+        assert first.backend.name in ("onnxruntime", "openvino") and first._network is not None
         exported = first.backend.path
     assert exported.parent == hub_dir / "onnx"
     with Tagger(checkpoint, workers=0) as second:
@@ -270,8 +270,8 @@ def test_a_damaged_cached_export_is_rebuilt(checkpoint):
     with Tagger(checkpoint, workers=0) as first:
         exported = first.backend.path
     exported.write_bytes(exported.read_bytes()[:1000])
-    with Tagger(checkpoint, workers=0) as second:
-        assert second._network is not None and second.backend.path == exported
+    with Tagger(checkpoint, workers=0) as second:  # exported anew (the engine measured again may be another)
+        assert second._network is not None and second.backend.path.name.split(".")[0] == exported.name.split(".")[0]
     assert exported.stat().st_size > 1000
 
 
@@ -292,7 +292,7 @@ def test_without_onnxruntime_auto_falls_back_and_says_so(checkpoint, monkeypatch
     def missing():
         raise BackendError("onnxruntime is not installed (pip install onnxruntime)")
 
-    monkeypatch.setattr(fcn4.inference.backends, "_onnxruntime", missing)
+    monkeypatch.setattr(fcn4.inference.backend_onnx, "onnxruntime_module", missing)
     with pytest.warns(RuntimeWarning, match="onnxruntime is not installed.*MindSpore graph backend"):
         tagger = Tagger(checkpoint, workers=0)
     assert tagger.backend.name == "mindspore"
@@ -301,7 +301,7 @@ def test_without_onnxruntime_auto_falls_back_and_says_so(checkpoint, monkeypatch
 
 
 def test_an_export_that_fails_its_check_is_never_cached(checkpoint, monkeypatch, hub_dir):
-    monkeypatch.setattr(fcn4.inference.backends, "TOLERANCE", -1.0)
+    monkeypatch.setattr(fcn4.inference.backend_onnx, "TOLERANCE", -1.0)
     with pytest.warns(RuntimeWarning, match="differs from the MindSpore network"):
         tagger = Tagger(checkpoint, workers=0)
     assert tagger.backend.name == "mindspore"

@@ -1,0 +1,418 @@
+"""The fastest engine on this machine, chosen by measurement, checked, and remembered.
+
+The first run for a (weights, CPU model, batch shape, precision, device, threads) opens each engine
+that can run here, checks its outputs against MindSpore graph mode's on the check batch (within
+:data:`TOLERANCE`), times it on a few batches, and keeps the fastest that passed; the choice and its
+figures are cached (:mod:`fcn4.inference.engine_cache`). Later runs open the chosen engine alone:
+neither MindSpore nor an engine that was not chosen is imported.
+
+``precision='fast'`` also tries bf16 (OpenVINO, where the CPU has AMX or AVX512-BF16) and int8
+(static, per channel, calibrated on melgrams of the user's own first clips); each is accepted only
+if, on those clips beside fp32, every clip keeps its top-5 tags, no probability moves more than
+:data:`MAX_DP` and every embedding keeps a cosine of at least :data:`MIN_COSINE`. Otherwise fp32 is
+used and the choice says why.
+"""
+from __future__ import annotations
+
+import importlib.util
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..base.errors import BackendError, SettingError
+from .backend_base import DEVICES, PRECISIONS, TOLERANCE, MindSporeBackend, difference, run_network
+from .backend_onnx import OnnxBackend, export_network, find_export
+from .engine_cache import CHOICE_FORMAT, choice_path, cpu_flags, cpu_model, read_choice, write_choice
+
+__all__ = ["PRECISIONS", "DEVICES", "EngineRequest", "open_engine", "choose_fast", "open_shipped", "self_check", "available_engines",
+           "MAX_DP", "MIN_COSINE", "TOP"]
+
+logger = logging.getLogger("fcn4.inference.engines")
+
+#: The self-check of a fast engine beside fp32 on the user's clips.
+MAX_DP, MIN_COSINE, TOP = 0.02, 0.999, 5
+#: Timing: at least this many batches and this many seconds per engine (a few seconds in all).
+_RUNS, _SECONDS, _MAX_RUNS = 3, 0.5, 30
+
+
+@dataclass(frozen=True)
+class EngineRequest:
+    """What the caller asks for: a backend (or ``auto``), a precision and a device, with its batch shape."""
+    backend: str = "auto"
+    precision: str = "exact"
+    device: str = "cpu"
+    threads: int | None = None
+    batch_size: int = 4
+    input_shape: tuple = (1, 96, 1366)
+
+    def key(self, weights: str) -> dict:
+        from ..audio.decoding import cpu_count
+
+        return {"weights": weights, "cpu": cpu_model(), "batch": self.batch_size, "input": list(self.input_shape),
+                "precision": self.precision, "device": self.device, "threads": int(self.threads or cpu_count()),
+                "backend": self.backend}
+
+
+def available_engines(device: str = "cpu") -> dict[str, str | None]:
+    """Each ``backend dtype`` this machine could run for ``device``: None, or why it cannot."""
+    flags = cpu_flags()
+    ort = None if importlib.util.find_spec("onnxruntime") else "onnxruntime is not installed (pip install onnxruntime)"
+    ov = None if importlib.util.find_spec("openvino") else "OpenVINO is not installed (pip install openvino)"
+    from .quantize import quantisation_available
+
+    int8 = quantisation_available()
+    bf16 = None if flags & {"amx_bf16", "avx512_bf16"} else "the CPU has neither AMX nor AVX512-BF16"
+    if device == "cuda":
+        return {"onnxruntime fp32": ort or _cuda_provider(), "openvino fp32": ov or _openvino_gpu()}
+    return {"onnxruntime fp32": ort, "openvino fp32": ov, "openvino bf16": ov or bf16,
+            "onnxruntime int8": ort or int8, "openvino int8": ov or int8}
+
+
+def _cuda_provider() -> str | None:
+    from .backend_onnx import onnxruntime_module
+
+    if "CUDAExecutionProvider" in onnxruntime_module().get_available_providers():
+        return None
+    return "onnxruntime has no CUDA provider here (pip install 'fcn4-mindspore[gpu]': onnxruntime-gpu)"
+
+
+def _openvino_gpu() -> str | None:
+    from .backend_openvino import openvino_module
+
+    try:
+        if "GPU" in openvino_module().Core().available_devices:
+            return None
+    except Exception as exc:  # noqa: BLE001 (a GPU plugin that fails to load is a GPU that is not there)
+        logger.debug("OpenVINO's GPU plugin: %s", exc)
+    return "OpenVINO sees no GPU"
+
+
+def _candidates(request: EngineRequest) -> list[tuple[str, str | None]]:
+    """(engine, reason it cannot run or None) for the request, fp32 ones first."""
+    found = available_engines(request.device)
+    names = [n for n in found if request.precision == "fast" or n.endswith("fp32")]
+    if request.backend != "auto":
+        names = [n for n in names if n.split()[0] == request.backend]
+    return [(n, found[n]) for n in names]
+
+
+def open_engine(request: EngineRequest, build, key: str | None, *, cache_dir=None, hub_dir=None):
+    """The engine for ``request`` on the network ``build()`` returns (built only when needed).
+
+    A cached choice opens at once. Otherwise the export is made (or found), the engines are measured
+    and the choice cached. ``auto`` falls back to MindSpore graph mode, with a ``RuntimeWarning``
+    saying why, when no ONNX engine can run; a named backend that cannot run raises
+    :class:`BackendError` saying what to install. ``precision='fast'`` opens the exact choice until
+    :func:`choose_fast` is given the first clips (unless a fast choice is cached).
+    """
+    import warnings
+
+    _check(request)
+    if key is None and request.backend != "mindspore":  # a network in memory: its parameters are its key
+        from .backend_base import network_digest
+
+        key = network_digest(build())
+    if request.backend == "mindspore":
+        backend = MindSporeBackend(build(), request.batch_size, request.input_shape, request.threads)
+        backend.choice = _describe("mindspore fp32", "forced", request)
+        return backend
+    try:
+        if request.device == "cuda" or request.backend in ("onnxruntime", "openvino"):
+            problems = [why for _, why in _candidates(request) if why]
+            if problems and len(problems) == len(_candidates(request)):
+                raise BackendError(f"{problems[0]}" if request.device == "cpu" else _no_gpu(problems))
+        if request.precision == "fast":
+            fast = _cached(request, key, hub_dir, cache_dir)
+            if fast is not None:
+                return fast
+        exact = EngineRequest(request.backend, "exact", request.device, request.threads, request.batch_size,
+                              request.input_shape)
+        backend = _cached(exact, key, hub_dir, cache_dir) or _measure(exact, build, key, hub_dir, cache_dir)
+        backend.pending, backend.key = request.precision == "fast", key
+        return backend
+    except BackendError as exc:
+        if request.backend != "auto" or request.device != "cpu":
+            raise
+        warnings.warn(f"{exc}; falling back to the MindSpore graph backend (about half as fast)", RuntimeWarning,
+                      stacklevel=3)
+    backend = MindSporeBackend(build(), request.batch_size, request.input_shape, request.threads)
+    backend.choice = _describe("mindspore fp32", "fallback", request, note="no ONNX engine could run")
+    return backend
+
+
+def _check(request: EngineRequest) -> None:
+    from .backend_base import BACKENDS
+
+    for name, value, choices in (("backend", request.backend, BACKENDS), ("precision", request.precision, PRECISIONS),
+                                 ("device", request.device, DEVICES)):
+        if value not in choices:
+            raise SettingError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+
+
+def _no_gpu(problems) -> str:
+    return ("--device cuda: no GPU engine can run here (" + "; ".join(sorted(set(problems))) + "): "
+            "pip install 'fcn4-mindspore[gpu]' (onnxruntime-gpu) on a machine with an NVIDIA GPU, or use --device cpu")
+
+
+def _export(build, key, request, cache_dir):
+    from .backend_base import network_digest
+
+    export = key and find_export(key, request.batch_size, request.input_shape, cache_dir)
+    if export:
+        return export
+    net = build()
+    return export_network(net, key or network_digest(net), request.batch_size, request.input_shape, cache_dir)
+
+
+def _cached(request, key, hub_dir, cache_dir):
+    """The engine of a cached choice for ``request``, opened; None when there is none (or it cannot open)."""
+    if key is None:
+        return None
+    record = read_choice(choice_path(request.key(key), hub_dir), request.key(key))
+    if record is None:
+        return None
+    export = find_export(key, request.batch_size, request.input_shape, cache_dir)
+    if export is None:
+        return None
+    choice = record["choice"]
+    name = f"{choice['backend']} {choice['dtype']}"
+    try:
+        backend = _open(name, export, request, choice.get("int8"), hub_dir)
+    except (BackendError, OSError) as exc:  # a file changed (its export is then removed), an engine uninstalled
+        logger.warning("the engine chosen before (%s) cannot open now (%s); measuring again", name, exc)
+        return None
+    backend.choice = _describe(name, "cached", request, record)
+    logger.debug("engine: %s (cached choice)", name)
+    return backend
+
+
+def _open(name: str, export, request: EngineRequest, int8: dict | None = None, hub_dir=None):
+    """Open the engine ``name`` (``backend dtype``) on ``export``."""
+    batch, shape = export.shape
+    kind, dtype = name.split()
+    if kind == "onnxruntime":
+        model = export.read() if dtype == "fp32" else _int8_bytes(int8, hub_dir)
+        backend = OnnxBackend(model, batch, shape, export.info, request.threads, device=request.device,
+                              precision=dtype)
+        backend.path, backend.sha256 = (export.path, export.record["sha256"]) if dtype == "fp32" else \
+            (_int8_path(int8, hub_dir), int8["sha256"])
+        return backend
+    from .backend_openvino import OpenVinoBackend, compiled_cache, openvino_module
+
+    openvino_module()
+    if dtype == "int8":
+        path, sha256 = _int8_path(int8, hub_dir), int8["sha256"]
+        model = _int8_bytes(int8, hub_dir)
+    else:
+        path, sha256, model = export.standard, export.record.get("standard_sha256"), export.read("std")
+    backend = OpenVinoBackend(model, batch, shape, export.info, threads=request.threads, precision=dtype,
+                              device=request.device, cache_dir=_compile_cache(compiled_cache(path)))
+    backend.path, backend.sha256 = path, sha256
+    return backend
+
+
+def _compile_cache(folder):
+    """OpenVINO's CACHE_DIR, made inside the export's folder (never through a link); None if it cannot be."""
+    from ..base.files import folder_inside
+
+    try:
+        return folder_inside(folder.parent, folder.name)
+    except OSError as exc:  # a link in its place, a read-only hub: compile every time
+        logger.debug("OpenVINO's compiled-model cache is off: %s", exc)
+        return None
+
+
+def _int8_path(int8, hub_dir):
+    from .quantize import int8_model
+
+    if not int8:
+        raise BackendError("int8 needs the first clips to calibrate on")
+    return int8_model(int8["file"], int8["sha256"], hub_dir)
+
+
+def _int8_bytes(int8, hub_dir) -> bytes:
+    from .backend_onnx import _read_checked
+
+    return _read_checked(_int8_path(int8, hub_dir), int8["sha256"])
+
+
+def _time(backend, x) -> float:
+    """Clips per second of ``backend`` on ``x`` (one warm-up batch, then a few timed)."""
+    backend(x)
+    runs, start = 0, time.perf_counter()
+    while runs < _MAX_RUNS and (runs < _RUNS or time.perf_counter() - start < _SECONDS):
+        backend(x)
+        runs += 1
+    return runs * len(x) / (time.perf_counter() - start)
+
+
+def _measure(request, build, key, hub_dir, cache_dir):
+    """Measure the fp32 engines for ``request``, cache the choice, return the fastest that agrees."""
+    export = _export(build, key, request, cache_dir)
+    x, *want = export.reference()
+    candidates = _candidates(request)
+    logger.info("choosing the fastest engine for this machine (%s; once, a few seconds): %s", cpu_model(),
+                ", ".join(n for n, _ in candidates))
+    figures, opened = [], {}
+    for name, why in candidates:
+        if why:
+            figures.append({"engine": name, "clips_per_second": None, "status": f"unavailable: {why}"})
+            continue
+        try:
+            backend = _open(name, export, request, hub_dir=hub_dir)
+            error = difference(backend(x), want)
+            if not error <= TOLERANCE:
+                raise BackendError(f"its outputs differ from MindSpore graph mode by {error:.2e} (> {TOLERANCE:g})")
+            rate = _time(backend, x)
+        except BackendError as exc:
+            figures.append({"engine": name, "clips_per_second": None, "status": f"refused: {exc}"})
+            logger.warning("engine %s refused: %s", name, exc)
+            continue
+        figures.append({"engine": name, "clips_per_second": round(rate, 3), "status": "ok",
+                        "difference": float(f"{error:.3g}")})
+        opened[name] = backend
+    if not opened:
+        raise BackendError("no engine agreed with MindSpore graph mode: "
+                           + "; ".join(f"{f['engine']} {f['status']}" for f in figures))
+    best = max(opened, key=lambda n: next(f["clips_per_second"] for f in figures if f["engine"] == n))
+    record = _record(request, key, best, figures)
+    _save(request, key, record, hub_dir)
+    _say(best, figures)
+    backend = opened[best]
+    backend.choice = _describe(best, "measured", request, record)
+    return backend
+
+
+def choose_fast(backend, clips: np.ndarray, build, key, request: EngineRequest, *, hub_dir=None, cache_dir=None):
+    """The fastest engine that passes the self-check on ``clips`` (``[N, 1, mels, frames]``, the user's
+    first clips) beside the fp32 ``backend``: bf16 and int8 candidates are opened, checked and timed;
+    the choice (fp32 when none passes, saying why) is cached. Returns the engine to use."""
+    from .quantize import quantize
+
+    if not len(clips):
+        backend.choice = {**backend.choice, "note": "fast precision: no clip could be read to check bf16 or int8 on; fp32"}
+        return backend
+    export = _export(build, key, request, cache_dir)
+    x = check_batch_like(export)
+    fp32_name = backend.choice["engine"]
+    fp32_rate = _time(backend, x)
+    want = _outputs(backend, clips)
+    figures = [{"engine": fp32_name, "clips_per_second": round(fp32_rate, 3), "status": "ok (the reference)"}]
+    best, best_rate, best_backend, checks, int8 = fp32_name, fp32_rate, backend, {}, None
+    for name, why in _candidates(request):
+        if name.endswith("fp32"):
+            continue
+        if why:
+            figures.append({"engine": name, "clips_per_second": None, "status": f"unavailable: {why}"})
+            continue
+        try:
+            if name.endswith("int8") and int8 is None:
+                calibration = clips[: max(1, (len(clips) + 1) // 2)]
+                path, sha256 = quantize(export, calibration, hub_dir)
+                int8 = {"file": path.name, "sha256": sha256, "calibration_clips": len(calibration)}
+            candidate = _open(name, export, request, int8, hub_dir)
+            check = self_check(_outputs(candidate, clips), want)
+            checks[name] = check
+            if not check["passed"]:
+                raise BackendError(check["why"])
+            rate = _time(candidate, x)
+        except BackendError as exc:
+            figures.append({"engine": name, "clips_per_second": None, "status": f"refused: {exc}"})
+            logger.warning("fast precision: %s refused: %s", name, exc)
+            continue
+        figures.append({"engine": name, "clips_per_second": round(rate, 3), "status": "ok"})
+        if rate > best_rate:
+            best, best_rate, best_backend = name, rate, candidate
+    note = "" if best != fp32_name else "fast precision: no bf16 or int8 engine passed its self-check and ran faster; fp32"
+    record = _record(request, key, best, figures, check={"clips": int(len(clips)), "against": fp32_name, **(
+        checks.get(best) or {})}, note=note, int8=int8 if best.endswith("int8") else None)
+    _save(request, key, record, hub_dir)
+    _say(best, figures, note)
+    best_backend.choice = _describe(best, "measured", request, record)
+    return best_backend
+
+
+def open_shipped(engine: dict, model: bytes, batch_size: int, input_shape, info, threads: int | None = None):
+    """The engine ``engine`` (a :attr:`Backend.choice`) on ``model``, the bytes another process checked and
+    shipped (a Ray actor's), with ``threads`` threads."""
+    backend, dtype, device = engine.get("backend"), engine.get("dtype"), engine.get("device", "cpu")
+    if backend == "onnxruntime":
+        opened = OnnxBackend(model, batch_size, input_shape, info, threads, device=device, precision=dtype)
+    elif backend == "openvino":
+        from .backend_openvino import OpenVinoBackend
+
+        opened = OpenVinoBackend(model, batch_size, input_shape, info, threads=threads, precision=dtype, device=device)
+    else:
+        raise BackendError(f"the {backend} engine cannot run from a shipped model; use --backend auto, onnxruntime "
+                           "or openvino")
+    opened.choice = dict(engine)
+    return opened
+
+
+def check_batch_like(export) -> np.ndarray:
+    batch, shape = export.shape
+    from .backend_base import check_batch
+
+    return check_batch(batch, shape)
+
+
+def _outputs(backend, clips) -> tuple[np.ndarray, np.ndarray]:
+    return run_network(backend, clips[:, 0])
+
+
+def self_check(got, want) -> dict:
+    """The self-check of a fast engine's outputs ``got`` beside fp32's ``want`` (features, probabilities):
+    the same top-:data:`TOP` tags on every clip, max |Δp| <= :data:`MAX_DP`, every embedding's cosine
+    >= :data:`MIN_COSINE`. Returns the figures, ``passed`` and, when it failed, ``why``."""
+    (f, p), (g, q) = got, want
+    dp = float(np.abs(p - q).max()) if p.size else 0.0
+    norms = np.linalg.norm(f, axis=1) * np.linalg.norm(g, axis=1)
+    cosine = float(np.min(np.sum(f * g, axis=1) / np.maximum(norms, 1e-30))) if len(f) else 1.0
+    top = min(TOP, p.shape[1])
+    same = [set(np.argsort(-a, kind="stable")[:top]) == set(np.argsort(-b, kind="stable")[:top]) for a, b in zip(p, q)]
+    why = []
+    if not all(same):
+        why.append(f"top-{top} tags differ on {same.count(False)} of {len(same)} clip(s)")
+    if not dp <= MAX_DP:
+        why.append(f"max |dp| {dp:.3g} > {MAX_DP}")
+    if not cosine >= MIN_COSINE:
+        why.append(f"embedding cosine {cosine:.5f} < {MIN_COSINE}")
+    return {"max_dp": float(f"{dp:.3g}"), "min_cosine": float(f"{cosine:.6f}"), "top_same": all(same),
+            "passed": not why, **({"why": "; ".join(why)} if why else {})}
+
+
+def _record(request, key, best, figures, *, check=None, note="", int8=None) -> dict:
+    backend, dtype = best.split()
+    return {"format": CHOICE_FORMAT, "key": request.key(key),
+            "choice": {"backend": backend, "dtype": dtype, **({"int8": int8} if int8 else {})},
+            "figures": figures, "check": check, "note": note,
+            "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def _save(request, key, record, hub_dir) -> None:
+    try:
+        write_choice(choice_path(request.key(key), hub_dir), record)
+    except OSError as exc:  # a read-only hub: measured again next time
+        logger.warning("the engine choice could not be cached (%s); it will be measured again next time", exc)
+
+
+def _say(best, figures, note="") -> None:
+    rates = ", ".join(f"{f['engine']} {f['clips_per_second']:.2f}" for f in figures if f["clips_per_second"])
+    logger.info("engine: %s (clips/s: %s)%s", best, rates or "-", f"; {note}" if note else "")
+
+
+def _describe(name, how, request, record=None, note="") -> dict:
+    """What a run records of its engine (output header, store settings)."""
+    from ..audio.decoding import cpu_count
+
+    backend, dtype = name.split()
+    described = {"engine": name, "backend": backend, "dtype": dtype, "precision": request.precision,
+                 "device": request.device, "threads": int(request.threads or cpu_count()), "chosen": how}
+    if record:
+        described["check"] = record.get("check")
+        note = note or record.get("note", "")
+    if note:
+        described["note"] = note
+    return described
