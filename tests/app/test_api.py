@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from conftest import key_of
+from .conftest import key_of
 
 
 def test_every_request_needs_the_token(app):
@@ -184,7 +184,7 @@ def test_neighbours_through_an_ivf_index_read_back_the_stored_vectors(app):
 def test_a_store_of_tags_alone_has_no_neighbours_and_says_so(tmp_path, checkpoint, library):
     from starlette.testclient import TestClient
 
-    from conftest import SETTINGS
+    from .conftest import SETTINGS
     from fcn4.app.server import create_app
     from fcn4.inference.tagger import Tagger
     from fcn4.library.store import Store, StoreSettings
@@ -200,3 +200,39 @@ def test_a_store_of_tags_alone_has_no_neighbours_and_says_so(tmp_path, checkpoin
             assert refused.status_code == 404
     finally:
         app.state.close()
+
+
+def test_the_cards_thresholds_filter_the_table_where_the_weights_have_them(library, monkeypatch):
+    from types import SimpleNamespace
+
+    from starlette.testclient import TestClient
+
+    import fcn4.hub.weights
+    from fcn4.app import catalog as catalog_module
+    from fcn4.app.server import create_app
+    from fcn4.library.store import Store
+
+    settings = Store(library[0]).settings
+    given = {tag: 0.99 for tag in settings.labels}
+    given["quiet"] = 0.8
+    monkeypatch.setattr(fcn4.hub.weights, "resolve", lambda name: SimpleNamespace(thresholds=given,
+                                                                                  sha256=settings.sha256))
+    assert catalog_module.card_thresholds(settings) == given
+    app = create_app(library[0], token="t", workers=0)
+    try:
+        with TestClient(app, base_url="http://127.0.0.1", headers={"Authorization": "Bearer t"}) as client:
+            by_card = client.get("/api/tracks", params={"tag": "quiet", "min": "card"}).json()
+            by_default = client.get("/api/tracks", params={"tag": "quiet"}).json()   # the card's, unasked
+            by_number = client.get("/api/tracks", params={"tag": "quiet", "min": 0.8}).json()
+            assert by_card == by_default == by_number and 0 < by_card["total"] < 6
+            track = client.get(f"/api/tracks/{by_card['tracks'][0]['key']}").json()
+            assert next(t for t in track["tags"] if t["tag"] == "quiet")["threshold"] == 0.8
+            assert client.get("/api/store").json()["thresholds"]["quiet"] == 0.8
+    finally:
+        app.state.close()
+    # other weights under the store's name (another sha256), or thresholds out of range: none used
+    monkeypatch.setattr(fcn4.hub.weights, "resolve", lambda name: SimpleNamespace(thresholds=given, sha256="0" * 64))
+    assert catalog_module.card_thresholds(settings) is None
+    monkeypatch.setattr(fcn4.hub.weights, "resolve", lambda name: SimpleNamespace(
+        thresholds={**given, "quiet": 1.5}, sha256=settings.sha256))
+    assert catalog_module.card_thresholds(settings) is None
