@@ -38,6 +38,7 @@ def test_flag_defaults_are_the_librarys():
     import inspect
 
     from fcn4.cli import build_parser
+    from fcn4.inference.settings import InferenceSettings
     from fcn4.inference.tagger import Tagger
     from fcn4.training.tagging import TrainConfig
 
@@ -45,7 +46,8 @@ def test_flag_defaults_are_the_librarys():
     tag = parser.parse_args(["tag", "x.wav"])
     train = parser.parse_args(["train", "--features", "f"])
     assert tag.batch_size == inspect.signature(Tagger).parameters["batch_size"].default
-    assert tag.backend == inspect.signature(Tagger).parameters["backend"].default
+    assert (tag.backend, tag.precision, tag.device) == (InferenceSettings.backend, InferenceSettings.precision,
+                                                        InferenceSettings.device)  # the engine's, from its settings
     assert (train.epochs, train.lr, train.reader_threads) == (TrainConfig.epochs, TrainConfig.lr,
                                                              TrainConfig.reader_threads)
     assert parser.parse_args(["train", "--features", "f", "--workers", "3"]).reader_threads == 3  # the old name
