@@ -1,0 +1,193 @@
+"""The engine chosen for the machine: measured once, cached by (weights, CPU, batch shape, precision,
+...), a cache file read as a stranger's, an engine that disagrees refused with its reason, a forced
+one used, a missing one named with what to install, and every engine within 1e-4 of graph mode."""
+import importlib.util
+import json
+import logging
+import sys
+
+import numpy as np
+import pytest
+
+from fcn4 import FCN4
+from fcn4.base.errors import BackendError
+from fcn4.inference import engines
+from fcn4.inference.backend_base import TOLERANCE, MindSporeBackend, difference
+from fcn4.inference.backend_openvino import OpenVinoBackend
+from fcn4.inference.engine_cache import choice_path, read_choice
+from fcn4.inference.engines import EngineRequest, choose_fast, open_engine, self_check
+from helpers import SMALL, randomise
+
+SHAPE = (1, 96, 200)
+pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
+
+
+@pytest.fixture
+def net():
+    return randomise(FCN4(**SMALL, num_classes=12), seed=4)
+
+
+@pytest.fixture
+def builds(net):
+    """A network builder that counts its calls (a cached choice must not build the network)."""
+    calls = []
+
+    def build():
+        calls.append(1)
+        return net
+
+    build.calls = calls
+    return build
+
+
+def request(**fields):
+    return EngineRequest(**{"batch_size": 2, "input_shape": SHAPE, "threads": 1, **fields})
+
+
+def measured(caplog) -> int:
+    return sum("choosing the fastest engine" in r.getMessage() for r in caplog.records)
+
+
+def test_the_choice_is_cached_and_measured_again_when_cpu_weights_or_precision_change(builds, monkeypatch, caplog,
+                                                                                      hub_dir):
+    caplog.set_level(logging.INFO, logger="fcn4")
+    monkeypatch.setattr(engines, "cpu_model", lambda: "Test CPU A")
+    first = open_engine(request(), builds, "weights-1")
+    assert first.choice["chosen"] == "measured" and measured(caplog) == 1 and len(builds.calls) >= 1
+    calls = len(builds.calls)
+    again = open_engine(request(), builds, "weights-1")
+    assert again.choice["chosen"] == "cached" and again.choice["engine"] == first.choice["engine"]
+    assert measured(caplog) == 1 and len(builds.calls) == calls  # neither measured nor built again
+    monkeypatch.setattr(engines, "cpu_model", lambda: "Test CPU B")
+    assert open_engine(request(), builds, "weights-1").choice["chosen"] == "measured" and measured(caplog) == 2
+    assert open_engine(request(), builds, "weights-2").choice["chosen"] == "measured" and measured(caplog) == 3
+    keys = [request(precision=p).key("weights-1") for p in ("exact", "fast")]
+    assert choice_path(keys[0]) != choice_path(keys[1])
+    record = read_choice(choice_path(keys[0]), keys[0])
+    assert record["key"]["cpu"] == "Test CPU B" and {f["engine"] for f in record["figures"]} >= {"onnxruntime fp32"}
+
+
+def test_fast_precision_is_chosen_on_the_first_clips_and_cached_apart(builds, monkeypatch, hub_dir, caplog):
+    caplog.set_level(logging.INFO, logger="fcn4")
+    exact = open_engine(request(), builds, "weights-1")
+    pending = open_engine(request(precision="fast"), builds, "weights-1")
+    assert pending.pending and pending.choice["engine"] == exact.choice["engine"]  # fp32 until the clips come
+    monkeypatch.setattr(engines, "MAX_DP", -1.0)  # no fast engine can pass: fp32 stays, saying why
+    clips = np.random.default_rng(5).normal(-30, 15, (4, *SHAPE)).astype(np.float32)
+    chosen = choose_fast(pending, clips, builds, "weights-1", request(precision="fast"))
+    assert chosen.choice["dtype"] == "fp32" and "no bf16 or int8 engine passed" in chosen.choice["note"]
+    key = request(precision="fast").key("weights-1")
+    record = read_choice(choice_path(key), key)
+    refused = {f["engine"]: f["status"] for f in record["figures"] if f["status"].startswith("refused")}
+    assert refused and all("max |dp|" in status for status in refused.values())
+    cached = open_engine(request(precision="fast"), builds, "weights-1")
+    assert not cached.pending and cached.choice["chosen"] == "cached" and cached.choice["precision"] == "fast"
+
+
+def test_the_self_check_names_what_a_fast_engine_got_wrong():
+    rng = np.random.default_rng(0)
+    f, p = rng.normal(size=(3, 16)).astype(np.float32), rng.uniform(size=(3, 12)).astype(np.float32)
+    assert self_check((f, p), (f, p))["passed"]
+    q = p.copy()
+    q[1] = q[1][::-1]  # another clip's order: other top-5 tags
+    check = self_check((f, p), (f, q))
+    assert not check["passed"] and "top-5 tags differ on 1 of 3" in check["why"] and "max |dp|" in check["why"]
+    check = self_check((f, p + 0.03), (f, p))
+    assert not check["passed"] and check["why"] == "max |dp| 0.03 > 0.02"
+    check = self_check((-f, p), (f, p))
+    assert not check["passed"] and "embedding cosine" in check["why"]
+
+
+@pytest.mark.parametrize("content", [b"{not json", b"[]", b"\xff\xfe", json.dumps({"format": 1}).encode(),
+                                     b" " * (1 << 17)])
+def test_a_hostile_cached_choice_is_ignored_with_a_warning_and_measured_again(builds, content, caplog, hub_dir):
+    caplog.set_level(logging.INFO, logger="fcn4")
+    first = open_engine(request(), builds, "weights-1")
+    path = choice_path(request().key("weights-1"))
+    path.write_bytes(content)
+    again = open_engine(request(), builds, "weights-1")
+    assert again.choice["chosen"] == "measured" and f"ignoring the cached engine choice {path}" in caplog.text
+    assert json.loads(path.read_text())["choice"]["backend"] in ("onnxruntime", "openvino")  # replaced, whole
+    assert first.choice["engine"] in {f["engine"] for f in json.loads(path.read_text())["figures"]}
+
+
+def test_a_cached_choice_with_a_forged_figure_or_engine_is_ignored(builds, caplog, hub_dir):
+    caplog.set_level(logging.WARNING, logger="fcn4")
+    open_engine(request(), builds, "weights-1")
+    path = choice_path(request().key("weights-1"))
+    record = json.loads(path.read_text())
+    for forged in ({**record, "choice": {"backend": "rm -rf", "dtype": "fp32"}},
+                   {**record, "figures": [{"engine": "onnxruntime fp32", "clips_per_second": float("inf"),
+                                           "status": "ok"}]},
+                   {**record, "choice": {"backend": "onnxruntime", "dtype": "int8", "int8": {"file": "../../x.onnx",
+                                                                                          "sha256": "0" * 64}}}):
+        path.write_text(json.dumps(forged))
+        assert open_engine(request(), builds, "weights-1").choice["chosen"] == "measured"
+    assert caplog.text.count("ignoring the cached engine choice") == 3
+
+
+def test_an_engine_that_disagrees_with_graph_mode_is_refused_with_the_reason(builds, monkeypatch, caplog, hub_dir):
+    caplog.set_level(logging.WARNING, logger="fcn4")
+    real = OpenVinoBackend._run
+    monkeypatch.setattr(OpenVinoBackend, "_run", lambda self, x: tuple(a + 0.01 for a in real(self, x)))
+    backend = open_engine(request(), builds, "weights-1")
+    assert backend.choice["engine"] == "onnxruntime fp32"
+    record = json.loads(choice_path(request().key("weights-1")).read_text())
+    status = {f["engine"]: f["status"] for f in record["figures"]}["openvino fp32"]
+    assert status.startswith("refused: its outputs differ from MindSpore graph mode by 1.0")
+    assert "engine openvino fp32 refused" in caplog.text
+    with pytest.raises(BackendError, match="no engine agreed with MindSpore graph mode"):
+        open_engine(request(backend="openvino"), builds, "weights-1")
+
+
+@pytest.mark.parametrize("name", ["onnxruntime", "openvino", "mindspore"])
+def test_a_forced_backend_is_used_and_agrees_with_graph_mode(net, builds, name, hub_dir):
+    backend = open_engine(request(backend=name), builds, "weights-1")
+    assert backend.name == name and backend.choice["engine"] == f"{name} fp32"
+    x = np.random.default_rng(2).normal(-30, 15, (2, *SHAPE)).astype(np.float32)
+    assert difference(backend(x), MindSporeBackend(net, 2, SHAPE)(x)) <= TOLERANCE
+    if name != "mindspore":
+        record = json.loads(choice_path(request(backend=name).key("weights-1")).read_text())
+        assert [f["engine"] for f in record["figures"]] == [f"{name} fp32"]
+
+
+def test_missing_openvino_says_what_to_install_and_auto_measures_the_others(builds, monkeypatch, hub_dir):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "openvino" else real(name, *a))
+    monkeypatch.setitem(sys.modules, "openvino", None)  # import openvino raises ImportError
+    with pytest.raises(BackendError, match=r"OpenVINO is not installed \(pip install openvino\)"):
+        open_engine(request(backend="openvino"), builds, "weights-1")
+    backend = open_engine(request(), builds, "weights-1")
+    assert backend.name == "onnxruntime"
+    record = json.loads(choice_path(request().key("weights-1")).read_text())
+    assert {f["engine"]: f["status"] for f in record["figures"]}["openvino fp32"].startswith(
+        "unavailable: OpenVINO is not installed (pip install openvino)")
+
+
+def test_cuda_without_a_gpu_is_one_line_naming_what_to_install(builds, hub_dir):
+    with pytest.raises(BackendError) as caught:
+        open_engine(request(device="cuda"), builds, "weights-1")
+    message = str(caught.value)
+    assert "\n" not in message and "pip install 'fcn4-mindspore[gpu]'" in message and "--device cpu" in message
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["onnxruntime", "openvino"])
+def test_a_cached_choice_starts_without_mindspore_or_the_engines_not_chosen(net, name, tmp_path, hub_dir):
+    import os
+    import subprocess
+
+    from fcn4 import save_checkpoint
+    from fcn4.inference.tagger import Tagger
+
+    checkpoint = str(save_checkpoint(net, tmp_path / "small.ckpt"))
+    with Tagger(checkpoint, workers=0, backend=name, labels=[f"t{i}" for i in range(12)]) as tagger:
+        assert tagger.engine["engine"] == f"{name} fp32"
+    other = {"onnxruntime": "openvino", "openvino": "onnxruntime"}[name]
+    code = ("import sys; from fcn4 import Tagger; "
+            f"t = Tagger({checkpoint!r}, workers=0, backend={name!r}, labels=[f't{{i}}' for i in range(12)]); "
+            "print(t.engine['chosen'], 'mindspore' in sys.modules, sys.modules.get(sys.argv[1]) is not None)")
+    done = subprocess.run([sys.executable, "-c", code, other], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "FCN4_HUB_DIR": str(hub_dir)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["cached", "False", "False"]
