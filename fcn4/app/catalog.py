@@ -276,8 +276,18 @@ def card_thresholds(settings) -> dict | None:
     except Exception as exc:  # noqa: BLE001 (optional: the table works without them)
         log.debug("no thresholds for %s: %s", settings.weights, exc)
         return None
+    if spec.sha256 != settings.sha256:
+        return None  # other weights now: their thresholds are not the store's
     found = getattr(spec, "thresholds", None)
-    if not found or spec.sha256 != settings.sha256:
+    if found is None and getattr(spec, "card_path", None):
+        try:
+            from ..hub.cards import read_card
+
+            found = getattr(read_card(spec.card_path), "thresholds", None)  # a card's Thresholds section
+        except Exception as exc:  # noqa: BLE001 (optional)
+            log.debug("no thresholds in %s: %s", spec.card_path, exc)
+            return None
+    if not found:
         return None
     if isinstance(found, dict):
         found = {str(k): v for k, v in found.items()}

@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import logging
 import secrets
+import signal
 import socket
 import threading
 from dataclasses import dataclass
@@ -195,11 +196,35 @@ def start(store, *, port: int = 0, log_level: str = "warning", **options) -> Run
 
 
 def serve(running: Running) -> None:
-    """Serve until Ctrl-C (or SIGTERM): open requests finish, the upload folder is removed."""
+    """Serve until Ctrl-C or SIGTERM: open requests finish, the upload folder is removed.
+
+    uvicorn runs on a thread; this (main) thread holds the signals. A native library loaded with the
+    tagger (on the first dropped file) may install its own C handler for SIGINT, which would end the
+    process without this cleanup: the handlers are installed again after every tagged file.
+    """
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    thread = threading.Thread(target=running.server.run, kwargs={"sockets": [running.socket]}, name="fcn4-app",
+                              daemon=True)
+    tagged = running.app.state.uploads.tagged
     try:
-        running.server.run(sockets=[running.socket])
-    except KeyboardInterrupt:  # uvicorn shut down cleanly, then raised the signal again
+        for sig in previous:
+            signal.signal(sig, stop)
+        thread.start()
+        while thread.is_alive():
+            thread.join(0.25)
+            if tagged.is_set():
+                tagged.clear()
+                for sig in previous:
+                    signal.signal(sig, stop)
+    except KeyboardInterrupt:
         pass
     finally:
+        running.server.should_exit = True
+        thread.join(30)
         running.app.state.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
         log.info("stopped")

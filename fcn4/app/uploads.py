@@ -37,6 +37,8 @@ class Uploads:
         self._tagger = None
         self._factory = tagger_factory
         self._lock = threading.Lock()
+        #: Set after each file tagged (the server then takes its signal handlers back: see server.serve).
+        self.tagged = threading.Event()
 
     def close(self) -> None:
         with self._lock:
@@ -79,8 +81,11 @@ class Uploads:
         with self._lock:
             tagger = self._tagger_for_store()
             settings = self.settings.inference
-            prediction = next(iter(tagger.predict([str(path)], settings, embeddings=self.settings.embeddings,
-                                                  progress=False)))
+            try:
+                prediction = next(iter(tagger.predict([str(path)], settings, embeddings=self.settings.embeddings,
+                                                      progress=False)))
+            finally:
+                self.tagged.set()
         if not prediction.ok:
             return {"name": name, "error": prediction.error}
         probabilities = np.asarray(prediction.probabilities, np.float32)

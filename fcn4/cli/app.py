@@ -31,6 +31,6 @@ def run(args) -> int:
         import webbrowser
 
         webbrowser.open(running.url)
-    serve(running)
-    print("fcn4 app: stopped", file=sys.stderr)
+    serve(running)  # until Ctrl-C: open requests finished, the uploads folder removed, the tagger closed
+    print("fcn4 app: stopped", file=sys.stderr, flush=True)
     return 0

@@ -13,10 +13,11 @@ import pytest
 
 
 @pytest.mark.slow
-def test_fcn4_app_serves_until_ctrl_c(library):
+def test_fcn4_app_serves_tags_a_dropped_file_in_a_worker_and_stops_on_ctrl_c(library):
     psutil = pytest.importorskip("psutil")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))}
-    process = subprocess.Popen([sys.executable, "-m", "fcn4", "app", "--store", str(library[0]), "--port", "0"],
+    process = subprocess.Popen([sys.executable, "-m", "fcn4", "app", "--store", str(library[0]), "--port", "0",
+                                "--max-upload-mb", "4", "--workers", "1"],
                                stderr=subprocess.PIPE, text=True, env=env)
     try:
         seen = ""
@@ -35,9 +36,16 @@ def test_fcn4_app_serves_until_ctrl_c(library):
         assert found["tracks"] == 6
         listening = [c.laddr for c in psutil.Process(process.pid).net_connections("inet") if c.status == "LISTEN"]
         assert listening and all(address[0] == "127.0.0.1" for address in listening)   # this machine only
+        # a dropped file, decoded in the pool's worker process
+        data = open(library[1]["query.wav"], "rb").read()
+        upload = urllib.request.Request(base + "api/tag?name=query.wav", data=data, method="POST",
+                                        headers={"Authorization": f"Bearer {token}"})
+        tagged = json.load(opener.open(upload, timeout=120))
+        assert {n["name"] for n in tagged["neighbours"][:2]} == {"one.wav", "copy of one.wav"}
         process.send_signal(signal.SIGINT)
-        assert process.wait(30) == 0
-        assert "stopped" in process.stderr.read()
+        code = process.wait(30)
+        said = process.stderr.read()
+        assert code == 0 and "stopped" in said, said
     finally:
         if process.poll() is None:
             process.kill()
