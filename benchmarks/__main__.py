@@ -20,6 +20,7 @@ from fcn4.audio.synth import synth_track, write_audio
 
 from .app import bench_app
 from .download import bench_download
+from .engines import bench_engines
 from .finetune import bench_finetune
 from .library import bench_library
 from .long_files import bench_long_files
@@ -81,7 +82,8 @@ def bench_onednn_isa() -> None:
             print(f"conv2 alone, ONEDNN_MAX_CPU_ISA={isa}: failed: {done.stderr.strip()[-300:]}")
 
 
-SECTIONS = ("front-end", "network", "tagging", "long-files", "library", "app", "finetune", "mtat", "isa", "download")
+SECTIONS = ("front-end", "network", "engines", "tagging", "long-files", "library", "app", "finetune", "mtat", "isa",
+            "download")
 
 
 def main(argv=None) -> int:
@@ -112,6 +114,8 @@ def main(argv=None) -> int:
         bench_front_end(args.repeats)
     if "network" in sections:
         bench_network(args.repeats)
+    if "engines" in sections:
+        bench_engines(repeats=3)
     if "tagging" in sections:
         bench_tagging(args.clips, repeats=3)
     if "long-files" in sections:

@@ -26,7 +26,7 @@ from .backend_base import DEVICES, PRECISIONS, TOLERANCE, MindSporeBackend, diff
 from .backend_onnx import OnnxBackend, export_network, find_export
 from .engine_cache import CHOICE_FORMAT, choice_path, cpu_flags, cpu_model, read_choice, write_choice
 
-__all__ = ["PRECISIONS", "DEVICES", "EngineRequest", "open_engine", "choose_fast", "open_shipped", "self_check", "available_engines",
+__all__ = ["PRECISIONS", "DEVICES", "EngineRequest", "open_engine", "choose_fast", "open_shipped", "open_named", "self_check", "available_engines",
            "MAX_DP", "MIN_COSINE", "TOP"]
 
 logger = logging.getLogger("fcn4.inference.engines")
@@ -75,7 +75,8 @@ def _cuda_provider() -> str | None:
 
     if "CUDAExecutionProvider" in onnxruntime_module().get_available_providers():
         return None
-    return "onnxruntime has no CUDA provider here (pip install 'fcn4-mindspore[gpu]': onnxruntime-gpu)"
+    return ("onnxruntime has no CUDA provider here: pip install 'fcn4-mindspore[gpu]' (onnxruntime-gpu, in place of "
+            "onnxruntime) on a machine with an NVIDIA GPU and its driver")
 
 
 def _openvino_gpu() -> str | None:
@@ -122,7 +123,8 @@ def open_engine(request: EngineRequest, build, key: str | None, *, cache_dir=Non
         if request.device == "cuda" or request.backend in ("onnxruntime", "openvino"):
             problems = [why for _, why in _candidates(request) if why]
             if problems and len(problems) == len(_candidates(request)):
-                raise BackendError(f"{problems[0]}" if request.device == "cpu" else _no_gpu(problems))
+                raise BackendError(f"{problems[0]}; or leave --backend at auto" if request.device == "cpu"
+                                   else _no_gpu(problems))
         if request.precision == "fast":
             fast = _cached(request, key, hub_dir, cache_dir)
             if fast is not None:
@@ -152,8 +154,7 @@ def _check(request: EngineRequest) -> None:
 
 
 def _no_gpu(problems) -> str:
-    return ("--device cuda: no GPU engine can run here (" + "; ".join(sorted(set(problems))) + "): "
-            "pip install 'fcn4-mindspore[gpu]' (onnxruntime-gpu) on a machine with an NVIDIA GPU, or use --device cpu")
+    return "--device cuda: " + "; ".join(sorted(set(problems))) + "; or use --device cpu"
 
 
 def _export(build, key, request, cache_dir):
@@ -179,7 +180,7 @@ def _cached(request, key, hub_dir, cache_dir):
     choice = record["choice"]
     name = f"{choice['backend']} {choice['dtype']}"
     try:
-        backend = _open(name, export, request, choice.get("int8"), hub_dir)
+        backend = open_named(name, export, request, choice.get("int8"), hub_dir)
     except (BackendError, OSError) as exc:  # a file changed (its export is then removed), an engine uninstalled
         logger.warning("the engine chosen before (%s) cannot open now (%s); measuring again", name, exc)
         return None
@@ -188,7 +189,7 @@ def _cached(request, key, hub_dir, cache_dir):
     return backend
 
 
-def _open(name: str, export, request: EngineRequest, int8: dict | None = None, hub_dir=None):
+def open_named(name: str, export, request: EngineRequest, int8: dict | None = None, hub_dir=None):
     """Open the engine ``name`` (``backend dtype``) on ``export``."""
     batch, shape = export.shape
     kind, dtype = name.split()
@@ -261,7 +262,7 @@ def _measure(request, build, key, hub_dir, cache_dir):
             figures.append({"engine": name, "clips_per_second": None, "status": f"unavailable: {why}"})
             continue
         try:
-            backend = _open(name, export, request, hub_dir=hub_dir)
+            backend = open_named(name, export, request, hub_dir=hub_dir)
             error = difference(backend(x), want)
             if not error <= TOLERANCE:
                 raise BackendError(f"its outputs differ from MindSpore graph mode by {error:.2e} (> {TOLERANCE:g})")
@@ -312,7 +313,7 @@ def choose_fast(backend, clips: np.ndarray, build, key, request: EngineRequest, 
                 calibration = clips[: max(1, (len(clips) + 1) // 2)]
                 path, sha256 = quantize(export, calibration, hub_dir)
                 int8 = {"file": path.name, "sha256": sha256, "calibration_clips": len(calibration)}
-            candidate = _open(name, export, request, int8, hub_dir)
+            candidate = open_named(name, export, request, int8, hub_dir)
             check = self_check(_outputs(candidate, clips), want)
             checks[name] = check
             if not check["passed"]:
