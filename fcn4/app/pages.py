@@ -2,7 +2,7 @@
 the library (``/``) and a track (``/track/{key}``); both take a dropped audio file."""
 from __future__ import annotations
 
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, Response
 
 from ..base.errors import SettingError
 from .api import error
@@ -36,4 +36,7 @@ def page_routes(templates):
             return error(404, f"no track with the key {request.path_params['key'][:40]} in this store")
         return render("track.html", request, track=catalog.summary(row))
 
-    return [Route("/", library), Route("/track/{key:path}", track)]
+    async def favicon(request):
+        return Response(status_code=204)
+
+    return [Route("/", library), Route("/track/{key:path}", track), Route("/favicon.ico", favicon)]

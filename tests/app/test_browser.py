@@ -49,6 +49,7 @@ def browser(running):
                  "--disable-features=MediaRouter,OptimizationHints", "--proxy-server=direct://",
                  "--proxy-bypass-list=*"):
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(DRIVER), options=options)
     driver.set_page_load_timeout(60)
     driver.get(running.url)  # the printed URL: the token becomes a cookie
@@ -141,3 +142,16 @@ def test_a_dropped_file_is_tagged_and_finds_its_neighbours(browser, running, lib
     browser.execute_script("document.getElementById('drop').scrollIntoView()")
     browser.save_screenshot(str(shots / "dropped.png"))
     assert os.listdir(running.app.state.uploads.folder) == []
+
+
+def test_the_pages_log_no_errors(browser, running):
+    # every script, style and request of both pages allowed by the page's own Content-Security-Policy
+    browser.get(running.url.split("?")[0])
+    wait_for(lambda: len(rows(browser)) == 6, what="the table")
+    from selenium.webdriver.common.by import By
+
+    browser.find_element(By.CSS_SELECTOR, "#tracks td.path a").click()
+    wait_for(lambda: browser.execute_script("return document.getElementById('track')?.dataset.ready"),
+             what="the track page")
+    severe = [entry["message"] for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert not severe
