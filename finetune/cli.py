@@ -112,6 +112,8 @@ def main(argv=None) -> int:
 
 
 def _run(args) -> int:
+    from pathlib import Path
+
     from fcn4.training.parallel import init_world
 
     from .recipe import run
@@ -123,6 +125,10 @@ def _run(args) -> int:
         print(message, flush=True)
 
     result = run(resolve_config(args), log=log, warn=warn)
+    if not hasattr(result, "checkpoint"):  # a probe: its table is logged, its files are in the run folder
+        log(f"run folder: {result.run_dir} (probe.json, " + ", ".join(Path(r["pr_curves"]).name for r in result.rows)
+            + ")")
+        return 0
     if not init_world().main:  # under msrun, rank 0 reports
         return 0
     log(f"run folder: {result.run_dir} (config.yaml, metrics.json, confusion.png)")

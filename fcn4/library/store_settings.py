@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from ..base.errors import StoreError
 from ..inference.settings import InferenceSettings
+from ..model.arguments import LAYERS
 
 __all__ = ["StoreSettings", "STORE_FORMAT", "MAX_FEATURES", "MAX_LABELS", "MAX_TEXT"]
 
@@ -40,6 +41,8 @@ class StoreSettings:
     embeddings: bool = False
     top_k: int = _DEFAULT.top_k
     precision: str = _DEFAULT.precision
+    # Which block's output the embeddings are (fcn4 embed --layer): stores of other layers are not comparable.
+    layer: str = _DEFAULT.layer
     # The engine the rows were computed on (InferenceSettings.backend chose it; Tagger.engine describes it, a
     # fast engine's self-check included). A record, not a condition: runs on other engines of the same
     # precision write comparable rows (exact ones agree within 1e-4), so differences() leaves it out.
@@ -155,5 +158,6 @@ _FIELDS = {
     "embeddings": (lambda v: isinstance(v, bool), "true or false"),
     "top_k": (lambda v: _whole(v, 0, MAX_LABELS), f"a whole number from 0 to {MAX_LABELS:,}"),
     "precision": (lambda v: v in ("exact", "fast") and isinstance(v, str), "'exact' or 'fast'"),
+    "layer": (lambda v: isinstance(v, str) and v in LAYERS, f"one of {', '.join(LAYERS)}"),
     "engine": (lambda v: v is None or (isinstance(v, dict) and _plain_json(v)), "null or an object of plain values"),
 }

@@ -21,7 +21,8 @@ import numpy as np
 
 from .metrics import per_label_scores
 
-__all__ = ["TASKS", "multi_hot", "iterative_stratified_split", "multilabel_metrics", "multilabel_table"]
+__all__ = ["TASKS", "multi_hot", "iterative_stratified_split", "iterative_folds", "iterative_assignment",
+           "multilabel_metrics", "multilabel_table"]
 
 #: ``single``: one label per clip (softmax or sigmoid, accuracy); ``multi``: any number (sigmoid, ROC-AUC, F1).
 TASKS = ("single", "multi")
@@ -47,6 +48,23 @@ def iterative_stratified_split(targets, fractions: Sequence[float] = (0.5, 0.2, 
     ``targets`` is ``[N, C]`` 0/1. Ties go to the split that lacks most clips overall, then to a
     seeded random choice; clips without any label fill the splits to their sizes. Linear in N x C.
     """
+    assigned = iterative_assignment(targets, fractions, seed)
+    return {s: np.flatnonzero(assigned == k).astype(np.int64) for k, s in enumerate(_SPLITS)}
+
+
+def iterative_folds(targets, folds: int, seed: int = 0) -> np.ndarray:
+    """The fold (0..folds-1) of each clip: ``folds`` equal parts, each label spread evenly over them.
+
+    ``targets`` is ``[N, C]`` 0/1, or ``[N]`` class indices (then a stratified k-fold).
+    """
+    targets = np.asarray(targets)
+    if targets.ndim == 1:
+        targets = np.eye(int(targets.max()) + 1, dtype=np.int64)[targets.astype(np.int64)]
+    return iterative_assignment(targets, [1.0 / folds] * folds, seed)
+
+
+def iterative_assignment(targets, fractions: Sequence[float], seed: int = 0) -> np.ndarray:
+    """The part (index into ``fractions``) of each clip under iterative stratification."""
     y = np.asarray(targets) > 0
     n, n_labels = y.shape
     rng = np.random.default_rng(seed)
@@ -63,17 +81,17 @@ def iterative_stratified_split(targets, fractions: Sequence[float] = (0.5, 0.2, 
         for i in members_of[label]:
             if assigned[i] >= 0:
                 continue
-            split = _choose(wanted[:, label], wanted_total, rng)
-            assigned[i] = split
-            wanted[split] -= y[i]
-            wanted_total[split] -= 1
+            part = _choose(wanted[:, label], wanted_total, rng)
+            assigned[i] = part
+            wanted[part] -= y[i]
+            wanted_total[part] -= 1
             left -= y[i]
     for i in order:
         if assigned[i] < 0:
-            split = _choose(wanted_total, wanted_total, rng)
-            assigned[i] = split
-            wanted_total[split] -= 1
-    return {s: np.flatnonzero(assigned == k).astype(np.int64) for k, s in enumerate(_SPLITS)}
+            part = _choose(wanted_total, wanted_total, rng)
+            assigned[i] = part
+            wanted_total[part] -= 1
+    return assigned
 
 
 def _choose(need: np.ndarray, need_total: np.ndarray, rng) -> int:
