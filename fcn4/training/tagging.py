@@ -170,8 +170,10 @@ def load_for_features(weights, store: FeatureStore):
 
 
 def evaluate(weights, features, *, split: str = "test", batch_size: int = 8, reader_threads: int = 2,
-             log: Callable[[str], None] | None = None) -> dict:
-    """Exact macro ROC-AUC and PR-AUC (and the per-tag table) of ``weights`` on a split of ``features``."""
+             log: Callable[[str], None] | None = None, threshold_policy: str | None = None) -> dict:
+    """Exact macro ROC-AUC and PR-AUC (and the per-tag table) of ``weights`` on a split of ``features``;
+    with ``threshold_policy`` (``f1``, ``precision=P``, ``recall=R``) also each tag's threshold chosen on
+    that split (``thresholds``: :func:`fcn4.training.thresholds.calibrate`)."""
     import mindspore as ms
 
     from .trainer import loss_from_logits, predict_logits, probabilities_from_logits
@@ -186,6 +188,12 @@ def evaluate(weights, features, *, split: str = "test", batch_size: int = 8, rea
     metrics = tagging_metrics(targets, probabilities_from_logits(logits, "bce"), store.labels,
                               loss_from_logits(logits, targets, "bce"))
     result = {"weights": str(weights), "features": str(store.root), "split": split, **metrics}
+    if threshold_policy is not None:
+        from .thresholds import calibrate
+
+        result["threshold_policy"] = threshold_policy
+        result["thresholds"] = calibrate(targets, probabilities_from_logits(logits, "bce"), store.labels,
+                                         threshold_policy)
     log(tagging_table(metrics, store.labels))
     if metrics["left_out"]:
         log(f"left out of the means (no positive or no negative clip in {split}): {', '.join(metrics['left_out'])}")

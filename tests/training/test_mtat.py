@@ -221,6 +221,16 @@ def test_train_evaluate_export_round_trip(features, tmp_path):
     assert main(["card", "publish", str(run.checkpoint), "--metadata", str(run.run_dir / "card.yaml"),
                  "--asset-link", "https://example.org/fcn4_mtat_v1.0.ckpt", "--out", str(card)]) == 0
     assert check_card(card) == []
+    # Thresholds chosen on the valid split go into a copy of the card, which the rules accept.
+    from fcn4.hub.cards import read_card
+
+    calibrated = tmp_path / "cards" / "calibrated.md"
+    assert main(["evaluate", "--weights", str(card), "--features", str(features), "--split", "valid",
+                 "--calibrate", str(calibrated), "--threshold-policy", "recall=0.5", "--json", str(out)]) == 0
+    chosen = json.loads(out.read_text())["thresholds"]
+    assert set(chosen) == set(MTAT_TAGS) and check_card(calibrated) == []
+    assert read_card(calibrated).thresholds() == pytest.approx({t: v["threshold"] for t, v in chosen.items()})
+    assert read_card(calibrated).body.replace(read_card(card).body, "") != ""  # the rest kept, a section added
     loaded = hubconf.load(str(card))
     loaded.set_train(False)
     assert loaded.in_classes == SMALL_WIDTHS
