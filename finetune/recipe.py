@@ -4,7 +4,7 @@
 path (:class:`fcn4.Tagger`) and caches the embeddings; ``full`` and ``last-N`` decode every clip
 once into cached log-mel inputs (parallel decoding processes) that MindSpore's dataset pipeline
 shuffles and batches for graph-mode training steps. Both caches are keyed by the audio content
-(see :mod:`finetune.cache`), so a second run does no audio work at all.
+(see :mod:`finetune.clip_cache`), so a second run does no audio work at all.
 
 Launched by ``msrun``, a run is data-parallel (:mod:`fcn4.training.parallel`): the ranks share out the
 clips still to decode or embed, then each trains on its share of every batch with the gradients
