@@ -91,7 +91,7 @@ class Embeddings:
     :meth:`save` writes them to ``.npz`` (plain arrays: ``numpy.load(..., allow_pickle=False)``
     reads it): ``embeddings`` ``[N, D]``, ``paths`` ``[N]``, ``failed_paths`` and
     ``failed_reasons``, ``window_embeddings`` ``[M, D]`` with ``window_file`` (row of ``paths``)
-    and ``window_start`` (seconds), and ``window``, ``aggregate``, ``weights`` as strings.
+    and ``window_start`` (seconds), and ``window``, ``aggregate``, ``weights``, ``layer`` as strings.
     """
     paths: tuple[str, ...]
     vectors: np.ndarray
@@ -102,6 +102,7 @@ class Embeddings:
     window: str = "clip"
     aggregate: str = "mean"
     weights: str = ""
+    layer: str = "penultimate"
 
     def save(self, path) -> Path:
         """Write the ``.npz`` atomically (a good file is never replaced by a partial one)."""
@@ -116,7 +117,7 @@ class Embeddings:
                      failed_paths=_strings(failed[0]), failed_reasons=_strings(failed[1]),
                      window_embeddings=self.window_vectors, window_file=self.window_file,
                      window_start=self.window_start, window=np.str_(self.window),
-                     aggregate=np.str_(self.aggregate), weights=np.str_(self.weights))
+                     aggregate=np.str_(self.aggregate), weights=np.str_(self.weights), layer=np.str_(self.layer))
             replace_durably(tmp, path)
         return path
 

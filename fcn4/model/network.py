@@ -11,9 +11,9 @@ import numpy as np
 from mindspore import nn, ops
 
 from ..base.errors import SettingError
-from .arguments import _OUTPUTS, CARD_ARGUMENTS, HEAD_PREFIX, N_BLOCKS, _int, check_arguments  # noqa: F401
+from .arguments import _OUTPUTS, CARD_ARGUMENTS, HEAD_PREFIX, LAYERS, N_BLOCKS, _int, check_arguments  # noqa: F401
 
-__all__ = ["FCN4", "CARD_ARGUMENTS", "HEAD_PREFIX", "N_BLOCKS", "check_arguments"]
+__all__ = ["FCN4", "CARD_ARGUMENTS", "HEAD_PREFIX", "N_BLOCKS", "LAYERS", "check_arguments"]
 
 class FCN4(nn.Cell):
     """FCN-4: four conv blocks, a global max over frequency and time, one dense layer.
@@ -83,8 +83,15 @@ class FCN4(nn.Cell):
         self.min_input_size = checked["min_input_size"]
 
     # ----------------------------------------------------------------- forward paths
-    def forward_features(self, x):
-        """The ``[N, in_classes[-1]]`` embedding (2048-d for the card's network): the head's input."""
+    def forward_features(self, x, layer: str = "penultimate"):
+        """The ``[N, in_classes[-1]]`` embedding (2048-d for the card's network): the head's input.
+
+        ``layer`` (one of :data:`LAYERS`) takes it from another place: ``blockI`` gives the global mean
+        and the global max of block I's map (after its ReLU and, for blocks 1 to 3, its pool), side by
+        side: ``2 * in_classes[I]`` values (:meth:`feature_size`). ``block4``'s max half is ``penultimate``.
+        """
+        if layer not in LAYERS:
+            raise ValueError(f"layer must be one of {', '.join(LAYERS)}, got {layer!r}")
         shape = x.shape
         if len(shape) != 4 or shape[1] != self.in_classes[0] \
                 or shape[2] < self.min_input_size[0] or shape[3] < self.min_input_size[1]:
@@ -95,9 +102,34 @@ class FCN4(nn.Cell):
         # ReLU after each pool: max and ReLU commute exactly, and ReLU (and its gradient) then
         # runs on the pooled map, 8 to 24 times smaller.
         x = self.relu(self.pool1(self.bn1(self.conv1(x))))
+        if layer == "block1":
+            return _mean_and_max(x)
         x = self.relu(self.pool2(self.bn2(self.conv2(x))))
+        if layer == "block2":
+            return _mean_and_max(x)
         x = self.relu(self.pool3(self.bn3(self.conv3(x))))
-        return self.relu(ops.amax(self.bn4(self.conv4(x)), (2, 3)))
+        if layer == "block3":
+            return _mean_and_max(x)
+        x = self.bn4(self.conv4(x))
+        if layer == "block4":
+            return _mean_and_max(self.relu(x))
+        return self.relu(ops.amax(x, (2, 3)))
+
+    def feature_size(self, layer: str = "penultimate") -> int:
+        """Values :meth:`forward_features` gives per input for ``layer``.
+
+        >>> FCN4().feature_size("block2"), FCN4().feature_size()
+        (768, 2048)
+        """
+        if layer not in LAYERS:
+            raise SettingError(f"layer must be one of {', '.join(LAYERS)}, got {layer!r}")
+        return self.num_features if layer == LAYERS[-1] else 2 * self.in_classes[LAYERS.index(layer) + 1]
+
+    def layer_view(self, layer: str):
+        """A cell that embeds with ``layer`` (its :meth:`forward_features`), for a :class:`~fcn4.Tagger`:
+        ``Tagger.from_network(net.layer_view("block2"), backend="mindspore")`` embeds from block 2. Its
+        tag outputs are not computed (every probability 0.5): it is for embeddings only."""
+        return _LayerView(self, layer)
 
     def embed(self, x):
         """Alias of :meth:`forward_features`: the 2048-d FCN-4 embedding of each input."""
@@ -226,3 +258,27 @@ class FCN4(nn.Cell):
         return (f"in_classes={list(self.in_classes)}, kernel_size={[list(k) for k in self.kernel_size]}, "
                 f"padding={list(self.padding)}, maxpool={[list(p) for p in self.maxpool]}, "
                 f"has_bias={self.has_bias}, num_classes={self.num_classes}, output={self.output!r}")
+
+
+def _mean_and_max(x):
+    """``[N, C, H, W]`` -> ``[N, 2C]``: the global mean of each channel, then its global max."""
+    return ops.concat((ops.mean(x, (2, 3)), ops.amax(x, (2, 3))), 1)
+
+
+class _LayerView(nn.Cell):
+    """An :class:`FCN4` whose embedding is a block's pooled map (see :meth:`FCN4.layer_view`)."""
+
+    def __init__(self, network: FCN4, layer: str):
+        super().__init__(auto_prefix=False)  # the network's parameter names stay its own
+        self.network, self.layer = network, layer
+        self.num_classes, self.num_features = network.num_classes, network.feature_size(layer)
+        self.min_input_size, self.in_classes = network.min_input_size, network.in_classes
+
+    def forward_features(self, x):
+        return self.network.forward_features(x, self.layer)
+
+    def forward_head(self, features):
+        return ops.zeros((features.shape[0], self.num_classes), features.dtype)
+
+    def construct(self, x):
+        return self.forward_features(x)
