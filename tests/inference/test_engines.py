@@ -191,3 +191,29 @@ def test_a_cached_choice_starts_without_mindspore_or_the_engines_not_chosen(net,
                           env={**os.environ, "FCN4_HUB_DIR": str(hub_dir)})
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["cached", "False", "False"]
+
+
+def test_the_command_line_records_the_engine_and_its_check_and_info_prints_the_table(net, tmp_path, capsys):
+    from fcn4 import DEFAULT_FRONT_END as FE
+    from fcn4 import save_checkpoint
+    from fcn4.audio.synth import synth_track, write_audio
+    from fcn4.cli import main
+
+    checkpoint = str(save_checkpoint(net, tmp_path / "small.ckpt"))
+    clips = [str(write_audio(tmp_path / f"clip{i}.wav", synth_track(8.0, FE.sample_rate, seed=i), FE.sample_rate))
+             for i in range(3)]
+    out = tmp_path / "tags.json"
+    labels = tmp_path / "labels.txt"
+    labels.write_text("\n".join(f"t{i}" for i in range(12)))
+    common = ["--weights", checkpoint, "--labels", str(labels), "--workers", "0", "--min-seconds", "0"]
+    assert main(["tag", *clips, *common, "--format", "json", "-o", str(out), "--precision", "fast"]) == 0
+    engine = json.loads(out.read_text())["engine"]
+    assert engine["precision"] == "fast" and engine["check"]["clips"] == 3 and engine["chosen"] == "measured"
+    assert engine["dtype"] != "fp32" or "note" in engine  # a fast engine, or fp32 saying why
+    capsys.readouterr()
+    assert main(["info", "--engines"]) == 0
+    table = capsys.readouterr().out
+    assert "precision fast" in table and "precision exact" in table and "<- chosen" in table
+    assert main(["tag", clips[0], *common, "--device", "cuda"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "fcn4 tag: error: --device cuda:" in err and "[gpu]" in err
