@@ -22,6 +22,7 @@ from .app import bench_app
 from .download import bench_download
 from .engines import bench_engines
 from .finetune import bench_finetune
+from .labels import bench_labels
 from .library import bench_library
 from .long_files import bench_long_files
 from .mtat import bench_mtat
@@ -82,8 +83,8 @@ def bench_onednn_isa() -> None:
             print(f"conv2 alone, ONEDNN_MAX_CPU_ISA={isa}: failed: {done.stderr.strip()[-300:]}")
 
 
-SECTIONS = ("front-end", "network", "engines", "tagging", "long-files", "library", "app", "finetune", "mtat", "isa",
-            "download")
+SECTIONS = ("front-end", "network", "engines", "tagging", "long-files", "library", "app", "finetune", "labels", "mtat",
+            "isa", "download")
 
 
 def main(argv=None) -> int:
@@ -126,6 +127,8 @@ def main(argv=None) -> int:
         bench_app()
     if "finetune" in sections:
         bench_finetune(args.clips_per_genre)
+    if "labels" in sections:
+        bench_labels()
     if "mtat" in sections:
         bench_mtat(args.mtat_clips_per_folder, args.train_batch, steps=args.repeats)
     if "isa" in sections and not args.skip_isa:
