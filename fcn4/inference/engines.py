@@ -14,7 +14,6 @@ used and the choice says why.
 """
 from __future__ import annotations
 
-import importlib.util
 import logging
 import time
 from dataclasses import dataclass
@@ -24,15 +23,15 @@ import numpy as np
 from ..base.errors import BackendError, SettingError
 from .backend_base import DEVICES, PRECISIONS, TOLERANCE, MindSporeBackend, difference, run_network
 from .backend_onnx import OnnxBackend, export_network, find_export
-from .engine_cache import CHOICE_FORMAT, choice_path, cpu_flags, cpu_model, read_choice, write_choice
+from .candidates import available_engines
+from .engine_cache import CHOICE_FORMAT, choice_path, cpu_model, read_choice, write_choice
+from .selfcheck import MAX_DP, MIN_COSINE, TOP, self_check
 
-__all__ = ["PRECISIONS", "DEVICES", "EngineRequest", "open_engine", "choose_fast", "open_shipped", "open_named", "self_check", "available_engines",
-           "MAX_DP", "MIN_COSINE", "TOP"]
+__all__ = ["PRECISIONS", "DEVICES", "EngineRequest", "open_engine", "choose_fast", "open_shipped", "open_named",
+           "self_check", "available_engines", "MAX_DP", "MIN_COSINE", "TOP"]
 
 logger = logging.getLogger("fcn4.inference.engines")
 
-#: The self-check of a fast engine beside fp32 on the user's clips.
-MAX_DP, MIN_COSINE, TOP = 0.02, 0.999, 5
 #: Timing: at least this many batches and this many seconds per engine (a few seconds in all).
 _RUNS, _SECONDS, _MAX_RUNS = 3, 0.5, 30
 
@@ -53,41 +52,6 @@ class EngineRequest:
         return {"weights": weights, "cpu": cpu_model(), "batch": self.batch_size, "input": list(self.input_shape),
                 "precision": self.precision, "device": self.device, "threads": int(self.threads or cpu_count()),
                 "backend": self.backend}
-
-
-def available_engines(device: str = "cpu") -> dict[str, str | None]:
-    """Each ``backend dtype`` this machine could run for ``device``: None, or why it cannot."""
-    flags = cpu_flags()
-    ort = None if importlib.util.find_spec("onnxruntime") else "onnxruntime is not installed (pip install onnxruntime)"
-    ov = None if importlib.util.find_spec("openvino") else "OpenVINO is not installed (pip install openvino)"
-    from .quantize import quantisation_available
-
-    int8 = quantisation_available()
-    bf16 = None if flags & {"amx_bf16", "avx512_bf16"} else "the CPU has neither AMX nor AVX512-BF16"
-    if device == "cuda":
-        return {"onnxruntime fp32": ort or _cuda_provider(), "openvino fp32": ov or _openvino_gpu()}
-    return {"onnxruntime fp32": ort, "openvino fp32": ov, "openvino bf16": ov or bf16,
-            "onnxruntime int8": ort or int8, "openvino int8": ov or int8}
-
-
-def _cuda_provider() -> str | None:
-    from .backend_onnx import onnxruntime_module
-
-    if "CUDAExecutionProvider" in onnxruntime_module().get_available_providers():
-        return None
-    return ("onnxruntime has no CUDA provider here: pip install 'fcn4-mindspore[gpu]' (onnxruntime-gpu, in place of "
-            "onnxruntime) on a machine with an NVIDIA GPU and its driver")
-
-
-def _openvino_gpu() -> str | None:
-    from .backend_openvino import openvino_module
-
-    try:
-        if "GPU" in openvino_module().Core().available_devices:
-            return None
-    except Exception as exc:  # noqa: BLE001 (a GPU plugin that fails to load is a GPU that is not there)
-        logger.debug("OpenVINO's GPU plugin: %s", exc)
-    return "OpenVINO sees no GPU"
 
 
 def _candidates(request: EngineRequest) -> list[tuple[str, str | None]]:
@@ -361,27 +325,6 @@ def check_batch_like(export) -> np.ndarray:
 
 def _outputs(backend, clips) -> tuple[np.ndarray, np.ndarray]:
     return run_network(backend, clips[:, 0])
-
-
-def self_check(got, want) -> dict:
-    """The self-check of a fast engine's outputs ``got`` beside fp32's ``want`` (features, probabilities):
-    the same top-:data:`TOP` tags on every clip, max |Δp| <= :data:`MAX_DP`, every embedding's cosine
-    >= :data:`MIN_COSINE`. Returns the figures, ``passed`` and, when it failed, ``why``."""
-    (f, p), (g, q) = got, want
-    dp = float(np.abs(p - q).max()) if p.size else 0.0
-    norms = np.linalg.norm(f, axis=1) * np.linalg.norm(g, axis=1)
-    cosine = float(np.min(np.sum(f * g, axis=1) / np.maximum(norms, 1e-30))) if len(f) else 1.0
-    top = min(TOP, p.shape[1])
-    same = [set(np.argsort(-a, kind="stable")[:top]) == set(np.argsort(-b, kind="stable")[:top]) for a, b in zip(p, q)]
-    why = []
-    if not all(same):
-        why.append(f"top-{top} tags differ on {same.count(False)} of {len(same)} clip(s)")
-    if not dp <= MAX_DP:
-        why.append(f"max |dp| {dp:.3g} > {MAX_DP}")
-    if not cosine >= MIN_COSINE:
-        why.append(f"embedding cosine {cosine:.5f} < {MIN_COSINE}")
-    return {"max_dp": float(f"{dp:.3g}"), "min_cosine": float(f"{cosine:.6f}"), "top_same": all(same),
-            "passed": not why, **({"why": "; ".join(why)} if why else {})}
 
 
 def _record(request, key, best, figures, *, check=None, note="", int8=None) -> dict:

@@ -11,7 +11,7 @@ import pytest
 
 from fcn4 import FCN4
 from fcn4.base.errors import BackendError
-from fcn4.inference import engines
+from fcn4.inference import engines, selfcheck
 from fcn4.inference.backend_base import TOLERANCE, MindSporeBackend, difference
 from fcn4.inference.backend_openvino import OpenVinoBackend
 from fcn4.inference.engine_cache import choice_path, read_choice
@@ -72,7 +72,7 @@ def test_fast_precision_is_chosen_on_the_first_clips_and_cached_apart(builds, mo
     exact = open_engine(request(), builds, "weights-1")
     pending = open_engine(request(precision="fast"), builds, "weights-1")
     assert pending.pending and pending.choice["engine"] == exact.choice["engine"]  # fp32 until the clips come
-    monkeypatch.setattr(engines, "MAX_DP", -1.0)  # no fast engine can pass: fp32 stays, saying why
+    monkeypatch.setattr(selfcheck, "MAX_DP", -1.0)  # no fast engine can pass: fp32 stays, saying why
     clips = np.random.default_rng(5).normal(-30, 15, (4, *SHAPE)).astype(np.float32)
     chosen = choose_fast(pending, clips, builds, "weights-1", request(precision="fast"))
     assert chosen.choice["dtype"] == "fp32" and "no bf16 or int8 engine passed" in chosen.choice["note"]
