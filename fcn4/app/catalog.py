@@ -93,6 +93,7 @@ class Catalog:
         self._lock = threading.Lock()
         self.labels = tuple(self.settings.labels)
         self.thresholds = card_thresholds(self.settings)
+        self._order("path")  # the first table's order, ready before the first request
         log.info("%s: %d tracks (%d failed) in %d parts", store.folder, len(self), self.failed, len(self.parts))
 
     def __len__(self) -> int:
