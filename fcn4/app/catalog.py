@@ -288,6 +288,12 @@ def card_thresholds(settings) -> dict | None:
         except Exception as exc:  # noqa: BLE001 (optional)
             log.debug("no thresholds in %s: %s", spec.card_path, exc)
             return None
+    if callable(found):  # Card.thresholds() reads its section
+        try:
+            found = found()
+        except Exception as exc:  # noqa: BLE001 (optional)
+            log.debug("no thresholds for %s: %s", settings.weights, exc)
+            return None
     if not found:
         return None
     if isinstance(found, dict):

@@ -236,3 +236,22 @@ def test_the_cards_thresholds_filter_the_table_where_the_weights_have_them(libra
     monkeypatch.setattr(fcn4.hub.weights, "resolve", lambda name: SimpleNamespace(
         thresholds={**given, "quiet": 1.5}, sha256=settings.sha256))
     assert catalog_module.card_thresholds(settings) is None
+
+
+def test_thresholds_are_read_from_the_cards_thresholds_section(library, monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    import fcn4.hub.weights
+    from fcn4.app.catalog import card_thresholds
+    from fcn4.hub.cards import SAMPLE_CARD, with_thresholds
+    from fcn4.library.store import Store
+
+    settings = Store(library[0]).settings
+    given = {tag: round(0.1 + 0.01 * i, 3) for i, tag in enumerate(settings.labels)}
+    card = tmp_path / "card.md"
+    card.write_text(with_thresholds(SAMPLE_CARD, given), encoding="utf-8")
+    monkeypatch.setattr(fcn4.hub.weights, "resolve",
+                        lambda name: SimpleNamespace(card_path=str(card), sha256=settings.sha256))
+    assert card_thresholds(settings) == given
+    card.write_text(SAMPLE_CARD, encoding="utf-8")   # a card without them: none, and the table works as before
+    assert card_thresholds(settings) is None
