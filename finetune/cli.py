@@ -131,7 +131,8 @@ def _run(args) -> int:
         return 0
     if not init_world().main:  # under msrun, rank 0 reports
         return 0
-    log(f"run folder: {result.run_dir} (config.yaml, metrics.json, confusion.png)")
+    extra = "" if result.dataset.task == "multi" else ", confusion.png"
+    log(f"run folder: {result.run_dir} (config.yaml, metrics.json{extra})")
     log(f"checkpoint: {result.checkpoint}")
     if result.card:
         log(f"card:       {result.card} (uid {result.uid})")
