@@ -90,13 +90,13 @@ def resolve_config(args: argparse.Namespace) -> FinetuneConfig:
     config = FinetuneConfig.from_mapping(values, source=getattr(args, "config", "settings"))
     if flags.get("resume"):
         out = Path(flags.get("out") or config.replace(**{k: v for k, v in flags.items()
-                                                          if k in ("dataset", "mode")}).run_dir)
+                                                          if k in ("dataset", "manifest", "mode")}).run_dir)
         saved = out / "config.yaml"
         if saved.is_file():
             values = {**values, **read_config_file(saved)}
-        elif "data_dir" not in flags and config.data_dir is None:
+        elif not ({"data_dir", "manifest"} & set(flags)) and config.data_dir is None and config.manifest is None:
             raise ConfigError(f"nothing to resume in {out}: it has no config.yaml; check --out, or pass --data-dir "
-                              "to start a run there")
+                              "(or --manifest) to start a run there")
     values.update(flags)
     values["resume"] = bool(flags.get("resume"))
     return FinetuneConfig.from_mapping(values)

@@ -151,3 +151,16 @@ def test_the_iterative_split_keeps_every_label_near_its_share_in_every_split():
         assert np.all(np.abs(counts - share * y.sum(axis=0)) <= 1.5), (split, counts)
     again = iterative_stratified_split(y, (0.5, 0.2, 0.3), seed=3)
     assert all(np.array_equal(parts[s], again[s]) for s in SPLITS)
+
+
+def test_a_manifest_run_is_named_after_its_manifest_and_resumes_there(tmp_path, monkeypatch):
+    from finetune.cli import build_parser, resolve_config
+
+    monkeypatch.chdir(tmp_path)
+    config = resolve_config(build_parser().parse_args(["--manifest", "my moods.csv", "--resume"]))
+    assert str(config.run_dir) == "runs/my_moods-head" and config.name == "fcn4_my_moods_head_v1.0"
+    (tmp_path / "runs" / "my_moods-head").mkdir(parents=True)
+    (tmp_path / "runs" / "my_moods-head" / "config.yaml").write_text("manifest: my moods.csv\nepochs: 7\n")
+    assert resolve_config(build_parser().parse_args(["--manifest", "my moods.csv", "--resume"])).epochs == 7
+    probe = resolve_config(build_parser().parse_args(["--manifest", "m.csv", "--store", "S", "--probe"]))
+    assert str(probe.run_dir) == "runs/m-probe"
