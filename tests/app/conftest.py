@@ -8,6 +8,7 @@ import pytest
 
 from fcn4 import FCN4, save_checkpoint
 from fcn4.audio.synth import synth_track, write_audio
+from fcn4.hub import cache
 from fcn4.inference.settings import InferenceSettings
 from fcn4.inference.tagger import Tagger
 from fcn4.library.keys import file_key
@@ -68,8 +69,12 @@ def library(tmp_path_factory, checkpoint):
     outside = tmp_path_factory.mktemp("outside")
     files["query.wav"] = write_audio(outside / "query.wav", one + 0.003 * synth_track(40.0, SR, seed=11), SR)
     folder = tmp_path_factory.mktemp("store") / "store"
-    with Tagger(checkpoint, workers=0) as tagger:
-        write_store(folder, tagger, [files[n] for n in files if n != "query.wav"])
+    with pytest.MonkeyPatch.context() as patch:  # the tagger's caches in a folder of the tests', never ~/.mscache
+        patch.setenv(cache.HUB_DIR_ENV, str(tmp_path_factory.mktemp("mscache")))
+        cache.set_hub_dir(None)
+        with Tagger(checkpoint, workers=0) as tagger:
+            write_store(folder, tagger, [files[n] for n in files if n != "query.wav"])
+    cache.set_hub_dir(None)
     os.unlink(files["gone.wav"])
     os.unlink(files["swapped.wav"])
     os.symlink(files["three.flac"], files["swapped.wav"])
