@@ -35,6 +35,9 @@ FLAGS = {
     "probe": {"action": "store_true", "help": "with --store and --manifest: a cross-validated linear probe of the "
                                               "stored embeddings (no training of the network)"},
     "folds": {"type": int, "help": "folds of the probe's cross-validation (default {default})"},
+    "layer": {"choices": ("block1", "block2", "block3", "block4", "penultimate"),
+              "help": "head mode: train a head on this block's embeddings (global mean and max of its map; "
+                      "MindSpore engine; the head alone is saved, no card); default {default}"},
     "pretrained": {"help": "hub uid, card file, .ckpt, or none for random weights (default {default})"},
     "mode": {"help": "head (frozen backbone, cached embeddings), full, or last-N (N of the 4 conv blocks); "
                      "default {default}"},

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from fcn4.base.errors import SettingError
 from fcn4.hub.weights import DEFAULT_UID
+from fcn4.model.arguments import LAYERS
 from fcn4.model.network import N_BLOCKS
 from fcn4.training.datasets import RANDOM_FRACTIONS, SPLIT_METHODS
 from fcn4.training.multilabel import TASKS
@@ -50,6 +51,7 @@ class FinetuneConfig(RunConfig):
     threshold_policy: str = "f1"
     probe: bool = False
     folds: int = 5
+    layer: str = LAYERS[-1]
     pretrained: str = DEFAULT_UID
     mode: str = "head"
     split: str = "filtered"
@@ -76,7 +78,7 @@ class FinetuneConfig(RunConfig):
     progress: bool | None = None
 
     FINGERPRINT: ClassVar = ("dataset", "manifest", "task", "pretrained", "mode", "split", "fractions", "seed",
-                             "batch_size", "lr", "loss", "in_classes", "select")
+                             "batch_size", "lr", "loss", "in_classes", "select", "layer")
     RECORD_HEADER: ClassVar = "# resolved configuration of this run (python -m finetune --config THIS_FILE repeats it)"
     TUPLES: ClassVar = ("fractions", "in_classes")
 
@@ -116,6 +118,10 @@ class FinetuneConfig(RunConfig):
             problems.append(f"folds {self.folds!r}: a whole number of at least 2")
         if self.probe and not (self.store and self.manifest):
             problems.append("probe: a probe fits stored embeddings to a manifest's labels; pass --store and --manifest")
+        if self.layer not in LAYERS:
+            problems.append(f"layer {self.layer!r}: one of {', '.join(LAYERS)}")
+        elif self.layer != LAYERS[-1] and self.mode != "head":
+            problems.append(f"layer {self.layer!r}: only head mode trains on another layer's embeddings")
         if self.in_classes is not None and (len(self.in_classes) != N_BLOCKS + 1 or self.in_classes[0] != 1):
             problems.append(f"in_classes {self.in_classes!r}: {N_BLOCKS + 1} widths starting with 1")
         if problems:

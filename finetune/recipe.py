@@ -131,7 +131,13 @@ class _Kit(RunAdapter):
         net.unfreeze()
         checkpoint = run.run_dir / f"{config.name}.ckpt"
         card, uid = None, None
-        if world.main:
+        if world.main and config.layer != "penultimate":  # not an FCN-4: the head alone, no card
+            from fcn4.model.checkpoint import save_checkpoint
+
+            checkpoint = run.run_dir / f"{config.name}_{config.layer}_head.ckpt"
+            save_checkpoint(self.model.dense if hasattr(self.model, "dense") else self.model, checkpoint)
+            run.log(f"a head on {config.layer}'s embeddings is not an FCN-4 checkpoint: saved alone, no card")
+        elif world.main:
             card, uid = write_outputs(config, net, start.front_end, dataset, checkpoint, test, thresholds)
         run.timings["total_s"] = round(time.perf_counter() - run.began, 3)
         if world.main:
@@ -164,10 +170,18 @@ def _model_and_batches(net, data, config, world):
         train_x = data["train"][0]
         mean, std = train_x.mean(axis=0), train_x.std(axis=0)
         std = np.where(std > 1e-6 * max(1.0, float(np.abs(train_x).max())), std, 1.0)
-        model = standardised_head(net.dense, mean, std) if net.has_bias else net.dense
+        dense = net.dense if config.layer == "penultimate" else _layer_head(net, config.layer)
+        model = standardised_head(dense, mean, std) if dense.has_bias else dense
         return model, {s: ArrayBatches(data[s][0], data[s][1], config.batch_size, config.seed, world) for s in SPLITS}
     return LogitsOf(net), {s: PipelineBatches(data[s][0], data[s][1], config.batch_size, config.seed,
                                               threads=_pipeline_threads(), world=world) for s in SPLITS}
+
+
+def _layer_head(net, layer: str):
+    """A fresh dense head on ``layer``'s embeddings (:meth:`fcn4.FCN4.forward_features`), named as FCN-4's."""
+    from mindspore import nn
+
+    return nn.Dense(net.feature_size(layer), net.num_classes, has_bias=True)
 
 
 def _plan_line(model, blocks, config, world) -> str:
@@ -194,7 +208,9 @@ def _embeddings(net, front_end, dataset, config, log, warn, world: World = SINGL
 
     items = _items(dataset)
     keys = content_keys([item.path for _, item in items])
-    cache = ClipCache("embeddings", f"{network_digest(net, head=False)[:16]}-{front_end_key(front_end)}")
+    layer = config.layer
+    cache = ClipCache("embeddings", f"{network_digest(net, head=False)[:16]}-{front_end_key(front_end)}"
+                                    + ("" if layer == "penultimate" else f"-{layer}"))
     found = [cache.get(key) for key in keys]
     if config.store:
         found = _from_store(config, front_end, items, keys, found, cache, log)
@@ -206,7 +222,8 @@ def _embeddings(net, front_end, dataset, config, log, warn, world: World = SINGL
     def embed(paths):
         from fcn4.inference.tagger import Tagger
 
-        with Tagger.from_network(net, labels=dataset.labels, front_end=front_end, backend=config.backend,
+        source, backend = (net, config.backend) if layer == "penultimate" else (net.layer_view(layer), "mindspore")
+        with Tagger.from_network(source, labels=dataset.labels, front_end=front_end, backend=backend,
                                  workers=config.workers) as tagger:
             for prediction in tagger.predict(paths, embeddings=True, progress=config.progress and world.main):
                 if prediction.ok:
@@ -217,7 +234,7 @@ def _embeddings(net, front_end, dataset, config, log, warn, world: World = SINGL
     _fill_cache(missing, embed, world, missing=lambda paths: [p for p in paths if cache.get(key_of[p], load=False) is None])
     found = [hit if hit is not None else cache.get(key) for hit, key in zip(found, keys)]
     per_split, skipped, digest = _collect(items, keys, found, warn)
-    data = {s: (np.stack(v) if v else np.zeros((0, net.num_features), np.float32), _y(dataset, y))
+    data = {s: (np.stack(v) if v else np.zeros((0, net.feature_size(layer)), np.float32), _y(dataset, y))
             for s, (v, y, _) in per_split.items()}
     return data, skipped, digest
 
@@ -239,7 +256,8 @@ def _from_store(config, front_end, items, keys, found, cache, log) -> list:
         ("it holds no embeddings (written by `fcn4 tag`, not `fcn4 embed`)", s.embeddings),
         (f"its weights have sha256 {s.sha256}, --pretrained {spec.name} has {spec.sha256}", s.sha256 == spec.sha256),
         ("its front end differs from the pretrained weights'", s.front_end == dataclasses.asdict(front_end)),
-        (f"it embedded --window {s.window}, training uses the centre clip", s.window == "clip")) if not ok]
+        (f"it embedded --window {s.window}, training uses the centre clip", s.window == "clip"),
+        (f"it holds --layer {s.layer}, this run trains on {config.layer}", s.layer == config.layer)) if not ok]
     if differ:
         raise StoreError(f"--store {config.store}: {'; '.join(differ)}; embed this dataset with "
                          f"`fcn4 embed --ray DATA -o STORE --weights {spec.name}`, or leave --store out")

@@ -114,3 +114,16 @@ def test_a_policy_holds_its_floor_where_it_can_and_says_where_it_cannot(policy, 
     assert chosen["c"]["threshold"] == 0.5 and "no positive" in chosen["c"]["note"]
     with pytest.raises(SettingError, match="precision=P"):
         parse_policy("precision=2")
+
+
+def test_head_mode_trains_on_another_block_s_embeddings_and_saves_the_head_alone(trained, tmp_path):
+    config = trained.config.replace(layer="block3", out=str(tmp_path / "block3"))
+    result = run(config, log=lambda m: None, warn=lambda m: None)
+    assert result.card is None and result.checkpoint.name == "fcn4_labels_head_v1.0_block3_head.ckpt"
+    import mindspore as ms
+
+    head = ms.load_checkpoint(str(result.checkpoint))
+    assert [tuple(v.shape) for k, v in sorted(head.items()) if k.endswith("weight")] == [(5, 2 * WIDE[3])]
+    assert result.metrics["roc_auc"] >= 0.8
+    with pytest.raises(Exception, match="only head mode"):
+        trained.config.replace(layer="block2", mode="full")
