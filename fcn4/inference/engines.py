@@ -171,7 +171,9 @@ def open_named(name: str, export, request: EngineRequest, int8: dict | None = No
         path, sha256 = _int8_path(int8, hub_dir), int8["sha256"]
         model = _int8_bytes(int8, hub_dir)
     else:
-        path, sha256, model = export.standard, export.record.get("standard_sha256"), export.read("std")
+        export.read("std")  # its sha256 checked (a file that changed removes the export); OpenVINO opens the path
+        path, sha256 = export.standard, export.record.get("standard_sha256")
+        model = path
     backend = OpenVinoBackend(model, batch, shape, export.info, threads=request.threads, precision=dtype,
                               device=request.device, cache_dir=_compile_cache(compiled_cache(path)))
     backend.path, backend.sha256 = path, sha256
@@ -236,7 +238,7 @@ def _measure(request, build, key, hub_dir, cache_dir):
             error = difference(backend(x), want)
             if not error <= TOLERANCE:
                 raise BackendError(f"its outputs differ from MindSpore graph mode by {error:.2e} (> {TOLERANCE:g})")
-        except BackendError as exc:
+        except (BackendError, OSError) as exc:  # OSError: a file of the export gone meanwhile
             figures[name] = {"engine": name, "clips_per_second": None, "status": f"refused: {exc}"}
             logger.warning("engine %s refused: %s", name, exc)
             continue
@@ -287,7 +289,7 @@ def choose_fast(backend, clips: np.ndarray, build, key, request: EngineRequest, 
             check = checks[name] = self_check(_outputs(candidate, clips), want)
             if not check["passed"]:
                 raise BackendError(check["why"])
-        except BackendError as exc:
+        except (BackendError, OSError) as exc:
             figures[name] = {"engine": name, "clips_per_second": None, "status": f"refused: {exc}"}
             logger.warning("fast precision: %s refused: %s", name, exc)
             continue
