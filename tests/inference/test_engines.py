@@ -217,3 +217,17 @@ def test_the_command_line_records_the_engine_and_its_check_and_info_prints_the_t
     assert main(["tag", clips[0], *common, "--device", "cuda"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "fcn4 tag: error: --device cuda:" in err and "[gpu]" in err
+
+
+@pytest.mark.parametrize("name", ["onnxruntime", "openvino"])
+def test_a_ray_actor_opens_the_drivers_engine_on_the_checked_bytes(builds, name, hub_dir):
+    from fcn4.inference.engines import open_shipped
+
+    driver = open_engine(request(backend=name), builds, "weights-1")
+    actor = open_shipped(driver.choice, driver.model_bytes(), 2, SHAPE, driver.info, threads=1)
+    assert actor.name == name and actor.choice["engine"] == f"{name} fp32"
+    x = np.random.default_rng(3).normal(-30, 15, (2, *SHAPE)).astype(np.float32)
+    np.testing.assert_array_equal(actor(x)[1], driver(x)[1])
+    driver.path.write_bytes(driver.path.read_bytes()[:-8] + b"swapped!")
+    with pytest.raises(BackendError, match="changed after it was checked"):
+        driver.model_bytes()  # a file swapped since it was checked is never shipped
