@@ -175,8 +175,8 @@ def test_worker_processes_give_the_same_results_in_order(checkpoint, tagger, mus
         got = parallel.tag([music[0]], window="track")
     want = tagger.tag([music[0]], window="track")
     assert [p.path for p in got] == [p.path for p in want]
-    for a, b in zip(got, want):
-        np.testing.assert_allclose(a.window_probabilities, b.window_probabilities, atol=1e-6)
+    for a, b in zip(got, want):  # batches of 3 and of the fixture's size: float sums in another order
+        np.testing.assert_allclose(a.window_probabilities, b.window_probabilities, atol=1e-5)
 
 
 def test_a_decoder_crash_names_the_file_and_spares_the_rest(music):

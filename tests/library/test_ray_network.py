@@ -4,7 +4,6 @@ cannot join. A rerun with nothing left to do ends without starting Ray."""
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -49,13 +48,10 @@ def test_a_rerun_with_nothing_to_do_ends_in_seconds_without_starting_ray(watched
 
     store, *_ = watched_job
     root, _ = music
-    took = time.perf_counter()
     again = subprocess.run(_cli("embed", "--ray", str(root), "-o", str(store), "--weights", checkpoint),
                            capture_output=True, text=True, timeout=120)
-    took = time.perf_counter() - took
     assert "10 input(s): 10 already in the store, 0 embedded, 0 failed" in again.stderr, again.stderr[-3000:]
-    assert "nothing left to do: Ray not started" in again.stderr
-    assert took < 10, took  # the whole command, interpreter and weights included (about 2 s here)
+    assert "nothing left to do: Ray not started" in again.stderr  # (its time: make bench --only library)
 
     def no_ray(*args, **kwargs):
         raise AssertionError("Ray was started with nothing to do")
