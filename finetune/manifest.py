@@ -9,8 +9,10 @@ labels in one of two forms:
 Single-label or multi-label is read from the data (every row with exactly one label: single),
 unless ``task`` says. An optional ``split`` column (``train``, ``valid``, ``test``) is honoured;
 without it single-label data gets a stratified split and multi-label data an iterative stratified
-one, both seeded. Relative paths are under ``data_dir`` (default: the manifest's folder). Every
-fault is a :class:`~fcn4.errors.ManifestError` naming the file, the row and the column.
+one, both seeded. Relative paths are under ``data_dir`` (default: the manifest's folder). A file
+named twice (told by its real path) is one clip: a repeat with the same split and labels is read once
+with a warning, one with another split or labels is refused. Every fault is a
+:class:`~fcn4.errors.ManifestError` naming the file, the row and the column.
 
 Examples
 --------
@@ -27,9 +29,11 @@ Examples
 from __future__ import annotations
 
 import csv
+import logging
 import math
 import os
 import re
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 from types import MappingProxyType
@@ -54,6 +58,7 @@ _SPLIT_NAMES = {"train": "train", "training": "train", "valid": "valid", "valida
                 "dev": "valid", "test": "test", "testing": "test"}
 _ONE, _ZERO = ("1", "1.0", "true"), ("0", "0.0", "false")
 _SHOWN = 3  # missing files named in the message
+logger = logging.getLogger(__name__)
 
 
 def read_manifest(path, data_dir=None, *, task: str | None = None, seed: int = 0,
@@ -80,8 +85,9 @@ def read_manifest(path, data_dir=None, *, task: str | None = None, seed: int = 0
     root = Path(os.fspath(data_dir)).expanduser() if data_dir is not None else path.parent
     columns, rows = _table(path)
     plan = _columns(path, columns)
-    paths, splits, sets, vocabulary = [], [], [], plan["labels"]
+    numbers, paths, splits, sets, vocabulary = [], [], [], [], plan["labels"]
     for number, row in rows:
+        numbers.append(number)  # the row's own number: blank lines are skipped, not renumbered
         paths.append(_file(path, number, plan["path_name"], row[plan["path"]], root))
         splits.append(_split(path, number, row[plan["split"]]) if plan["split"] is not None else None)
         if plan["text"] is not None:
@@ -91,12 +97,18 @@ def read_manifest(path, data_dir=None, *, task: str | None = None, seed: int = 0
             sets.append(tuple(name for name, index in plan["flags"] if _flag(path, number, name, row[index])))
     if not paths:
         raise ManifestError(path, "no rows after the header; list one audio file a row")
-    _missing(path, paths, plan["path_name"], root)
+    _missing(path, numbers, paths, plan["path_name"], root)
+    numbers, paths, splits, sets = _once(path, plan["path_name"], numbers, paths, splits, sets)
+    if plan["split"] is not None:  # before any audio is decoded
+        for name in SPLITS:
+            if name not in splits:
+                raise ManifestError(path, f"no {name} rows: give some rows split {name}, or drop the split column "
+                                          "for a seeded split", column=SPLIT_COLUMN)
     found_task = "single" if all(len(s) == 1 for s in sets) else "multi"
     if task == "single" and found_task == "multi":
-        number = next(i for i, s in enumerate(sets, start=1) if len(s) != 1)
-        raise ManifestError(path, f"{len(sets[number - 1])} labels, but task single takes exactly one a row; "
-                                  "leave --task out for multi-label", row=number, column=plan["labels_name"])
+        k = next(i for i, s in enumerate(sets) if len(s) != 1)
+        raise ManifestError(path, f"{len(sets[k])} labels, but task single takes exactly one a row; "
+                                  "leave --task out for multi-label", row=numbers[k], column=plan["labels_name"])
     task = task or found_task
     if plan["text"] is not None:
         vocabulary = sorted({name for names in sets for name in names})
@@ -142,7 +154,14 @@ def _table(path: Path) -> tuple[list[str], Iterator[tuple[int, list]]]:
         raise ManifestError(path, "empty: the first line must name the columns (path, labels or one per label)")
     tab = path.suffix.lower() in (".tsv", ".tab") or header_line.count("\t") > header_line.count(",")
     delimiter = "\t" if tab else ","
-    header = next(csv.reader([header_line], delimiter=delimiter))
+    try:
+        if header_line.count('"') % 2:
+            raise csv.Error("an unclosed quote (a column name cannot span lines)")
+        header = next(csv.reader([header_line], delimiter=delimiter))
+    except csv.Error as exc:
+        handle.close()
+        raise ManifestError(path, f"the header line is not readable as {'TSV' if tab else 'CSV'}: {exc}; "
+                                  "name each column once, in one line") from exc
 
     def rows():
         with handle:
@@ -174,14 +193,22 @@ def _parquet(path: Path):
 
     try:
         reader = pq.ParquetFile(path)
+        columns = [str(name) for name in reader.schema_arrow.names]
     except Exception as exc:  # pyarrow raises its own errors for a damaged file
-        raise ManifestError(path, f"not a readable Parquet file ({str(exc).splitlines()[0]})") from exc
-    columns = [str(name) for name in reader.schema_arrow.names]
+        raise ManifestError(path, f"not a readable Parquet file ({_first_line(exc)})") from exc
 
     def rows():
         number = 0
-        for batch in reader.iter_batches(batch_size=4096):
-            values = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
+        batches = reader.iter_batches(batch_size=4096)
+        while True:
+            try:
+                batch = next(batches, None)
+                if batch is None:
+                    return
+                values = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
+            except Exception as exc:  # a damaged row group, found as it is read
+                raise ManifestError(path, f"a damaged Parquet row group at or after this row ({_first_line(exc)}); "
+                                          "write the file again", row=number + 1) from exc
             for k in range(batch.num_rows):
                 number += 1
                 yield number, [column[k] for column in values]
@@ -209,6 +236,8 @@ def _columns(path: Path, columns: list[str]) -> dict:
     if not flags:
         raise ManifestError(path, "no labels: add a 'labels' column (labels separated by ';' or '|') or one 0/1 "
                                   "column per label")
+    for name, _ in flags:
+        _label_name(path, None, name, name)
     plan.update(flags=flags, labels=[c for c, _ in flags], labels_name=None)
     return plan
 
@@ -223,13 +252,38 @@ def _file(path: Path, number: int, column: str, value, root: Path) -> str:
     return os.path.normpath(os.path.join(root, os.path.expanduser(value)))
 
 
-def _missing(path: Path, paths: list[str], column: str, root: Path) -> None:
-    missing = [(number, p) for number, p in enumerate(paths, start=1) if not os.path.isfile(p)]
+def _missing(path: Path, numbers: list[int], paths: list[str], column: str, root: Path) -> None:
+    missing = [(number, p) for number, p in zip(numbers, paths) if not os.path.isfile(p)]
     if missing:
         shown = "; ".join(f"row {n}: {p}" for n, p in missing[:_SHOWN])
         raise ManifestError(path, f"{len(missing)} of {len(paths)} audio file(s) not found ({shown}"
                                   f"{' ...' if len(missing) > _SHOWN else ''}); relative paths start at {root}: "
                                   "pass --data-dir ROOT", row=missing[0][0], column=column)
+
+
+def _once(path: Path, column: str, numbers, paths, splits, sets):
+    """The rows with each audio file once (told by its real path): a repeat with the same split and labels is
+    dropped with a warning; one with another split or other labels is a ManifestError naming both rows."""
+    first, keep, repeats = {}, [], []
+    for k, p in enumerate(paths):
+        j = first.setdefault(os.path.normcase(os.path.realpath(p)), k)
+        if j == k:
+            keep.append(k)
+            continue
+        what = "split" if splits[j] != splits[k] else "labels" if set(sets[j]) != set(sets[k]) else None
+        if what:
+            raise ManifestError(path, f"the same audio file as row {numbers[j]} ({p}) with another {what} "
+                                      f"({splits[k] if what == 'split' else ';'.join(sets[k])} against "
+                                      f"{splits[j] if what == 'split' else ';'.join(sets[j])}); list each file once",
+                                row=numbers[k], column=column)
+        repeats.append(f"row {numbers[k]} repeats row {numbers[j]}")
+    if repeats:  # one line, however many
+        logger.warning("%s: %d row(s) name a file an earlier row names, with the same split and labels, and are "
+                       "read once (%s%s)", path, len(repeats), ", ".join(repeats[:_SHOWN]),
+                       " ..." if len(repeats) > _SHOWN else "")
+    if len(keep) == len(paths):
+        return numbers, paths, splits, sets
+    return tuple([values[k] for k in keep] for values in (numbers, paths, splits, sets))
 
 
 def _split(path: Path, number: int, value) -> str:
@@ -251,6 +305,8 @@ def _text_labels(path: Path, number: int, value) -> tuple[str, ...]:
         raise ManifestError(path, f"{_short(value)} is neither text nor a list of text; write the labels as "
                                   "text separated by ';' or '|'", row=number, column=LABELS_COLUMN)
     names = [n for n in names if n]
+    for name in names:
+        _label_name(path, number, LABELS_COLUMN, name)
     return tuple(dict.fromkeys(names))  # a label written twice is one label
 
 
@@ -264,6 +320,18 @@ def _flag(path: Path, number: int, column: str, value) -> bool:
         return text in _ONE
     raise ManifestError(path, f"{_short(value)} is neither 0 nor 1: a label column holds 0/1 flags (or put the "
                               "labels as text in a 'labels' column, separated by ';')", row=number, column=column)
+
+
+def _label_name(path: Path, number: int | None, column: str, name: str) -> None:
+    """Refuses a label name that would break the weights' card (a control character, a backtick)."""
+    if "`" in name or any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in name):
+        raise ManifestError(path, f"the label {_short(name)} holds a control character or a backtick, which the "
+                                  "weights' card cannot show; rename it", row=number, column=column)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def _short(value, limit: int = 40) -> str:

@@ -1,5 +1,8 @@
 """Labels manifests (CSV, TSV, Parquet; text labels or 0/1 columns) and the iterative stratified split."""
 import csv
+import logging
+import os
+import unicodedata
 
 import numpy as np
 import pyarrow as pa
@@ -112,13 +115,23 @@ def test_the_task_can_be_forced_and_single_refuses_a_row_of_two_labels(tmp_path)
     ("path,labels,path\naudio/c0.wav,a,x\n", None, "path", "more than once"),
     ("path\naudio/c0.wav\n", None, None, "no labels"),
     ("path,labels\n", None, None, "no rows"),
+    ("path,labels\naudio/c0.wav,a\n\n\naudio/nope.wav,b\n", 4, "path", "not found"),  # its own row, blanks counted
+    ("path,labels\naudio/c0.wav,a\n\naudio/c1.wav,a;b\n", 3, "labels", "task single"),
+    ('path,"labels\naudio/c0.wav,a\n', None, None, "unclosed quote"),
+    ("path,{big}\naudio/c0.wav,a\n", None, None, "field larger"),  # {big}: a field over csv's limit
+    ("path,labels\naudio/c0.wav,{big}\n", 1, None, "not readable as CSV"),
+    ("path,labels,split\naudio/c0.wav,a,train\naudio/c1.wav,b,valid\n", None, "split", "no test rows"),
+    ("path,labels,split\naudio/c0.wav,a,train\naudio/c1.wav,b,test\n", None, "split", "no valid rows"),
+    ("path,labels\naudio/c0.wav,a\naudio/c1.wav,b\x1bc\n", 2, "labels", "control character"),
+    ("path,labels\naudio/c0.wav,```\naudio/c1.wav,b\n", 1, "labels", "backtick"),
+    ("path,ro`ck,jazz\naudio/c0.wav,1,0\naudio/c1.wav,0,1\n", None, "ro`ck", "backtick"),
     ("", None, None, "empty"),
 ])
 def test_each_bad_manifest_is_named_by_file_row_and_column(tmp_path, text, row, column, words):
     _files(tmp_path, 2)
-    (tmp_path / "bad.csv").write_text(text)
+    (tmp_path / "bad.csv").write_text(text.replace("{big}", "x" * (csv.field_size_limit() + 1)))
     with pytest.raises(ManifestError) as caught:
-        read_manifest(tmp_path / "bad.csv")
+        read_manifest(tmp_path / "bad.csv", task="single" if "task single" in words else None)
     error = caught.value
     assert isinstance(error, DatasetError)
     assert (error.file, error.row, error.column) == (str(tmp_path / "bad.csv"), row, column)
@@ -137,6 +150,60 @@ def test_a_parquet_label_column_that_is_neither_text_nor_flags_is_named(tmp_path
     (tmp_path / "latin1.csv").write_bytes("path,labels\nc\xe9.wav,a\n".encode("latin-1"))
     with pytest.raises(ManifestError, match="UTF-8"):
         read_manifest(tmp_path / "latin1.csv")
+
+
+def test_one_file_named_twice_is_read_once_or_refused_naming_both_rows(tmp_path, caplog):
+    _files(tmp_path, 6)
+    os.symlink(tmp_path / "audio" / "c0.wav", tmp_path / "audio" / "link.wav")
+    rows = "path,labels,split\naudio/c0.wav,a,train\n" + "".join(
+        f"audio/c{i}.wav,{'ab'[i % 2]},{SPLITS[i % 3]}\n" for i in range(1, 6))
+    (tmp_path / "same.csv").write_text(rows + "\n./audio/c0.wav,a,train\n")
+    with caplog.at_level(logging.WARNING, logger="finetune.manifest"):
+        dataset = read_manifest(tmp_path / "same.csv")
+    assert sorted(item.path for s in SPLITS for item in dataset.splits[s]) == [
+        str(tmp_path / "audio" / f"c{i}.wav") for i in range(6)]
+    assert "row 8 repeats row 1" in caplog.text
+    for repeat, what in [("audio/link.wav,a,valid", "split"), ("audio/../audio/c0.wav,b,train", "labels"),
+                         ("./audio/c0.wav,a;b,train", "labels")]:
+        (tmp_path / "twice.csv").write_text(rows + "\n" + repeat + "\n")
+        with pytest.raises(ManifestError) as caught:
+            read_manifest(tmp_path / "twice.csv")
+        assert (caught.value.row, caught.value.column) == (8, "path")
+        assert f"another {what}" in str(caught.value) and "row 1 " in str(caught.value)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(names=st.lists(st.text(min_size=1, max_size=6), min_size=2, max_size=2, unique=True))
+def test_a_label_that_would_break_the_card_is_refused_when_read(tmp_path, names):
+    paths = _files(tmp_path, 6)
+    manifest = _as_text(tmp_path, paths, [[names[0]], [names[1]]] * 3)
+    try:
+        dataset = read_manifest(manifest)
+    except ManifestError as error:
+        assert error.file == str(manifest)
+        return
+    for label in dataset.labels:
+        assert "`" not in label and not any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in label)
+
+
+def test_a_damaged_parquet_file_is_a_manifest_error_never_a_traceback(tmp_path, monkeypatch):
+    paths = _files(tmp_path, 6)
+    table = pa.table({"path": paths * 50, "labels": ["a;b", "b"] * 150})
+    pq.write_table(table, tmp_path / "groups.parquet", row_group_size=100)
+    data = bytearray((tmp_path / "groups.parquet").read_bytes())
+    footer = len(data) - 8 - int.from_bytes(data[-8:-4], "little")
+    data[4:footer] = b"\xff" * (footer - 4)  # every row group's pages, the footer left whole
+    (tmp_path / "groups.parquet").write_bytes(bytes(data))
+    with pytest.raises(ManifestError, match="damaged Parquet row group") as caught:
+        read_manifest(tmp_path / "groups.parquet")
+    assert caught.value.row == 1
+
+    def silent(*args, **kwargs):
+        raise pa.ArrowInvalid("")
+
+    monkeypatch.setattr(pq, "ParquetFile", silent)
+    with pytest.raises(ManifestError, match=r"not a readable Parquet file \(ArrowInvalid\)"):
+        read_manifest(tmp_path / "groups.parquet")
 
 
 def test_the_iterative_split_keeps_every_label_near_its_share_in_every_split():
