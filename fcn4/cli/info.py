@@ -55,22 +55,28 @@ def engines() -> int:
           f"cached in {get_hub_dir()}/engines:")
     if not mine:
         print("  none yet: the first `fcn4 tag` or `fcn4 embed` for a checkpoint measures the engines (a few seconds)")
-    for _, record in sorted(mine, key=lambda item: item[1].get("measured", "")):
+    for _, record in sorted(mine, key=lambda item: str(item[1].get("measured", ""))):
         key, choice = record["key"], record["choice"]
-        weights = key["weights"] if len(key["weights"]) <= 40 else key["weights"][:37] + "..."
+        weights = _plain(key["weights"] if len(key["weights"]) <= 40 else key["weights"][:37] + "...")
         print(f"\n  weights {weights}; batch {key['batch']}, input {'x'.join(map(str, key['input']))}, "
-              f"precision {key['precision']}, device {key['device']}, {key['threads']} thread(s), "
-              f"backend {key['backend']}; measured {record.get('measured', '?')}")
+              f"precision {_plain(key['precision'])}, device {_plain(key['device'])}, {key['threads']} thread(s), "
+              f"backend {_plain(key['backend'])}; measured {_plain(record.get('measured', '?'))}")
         print(f"    {'engine':<17} {'clips/s':>8}  status")
         for figure in record["figures"]:
             rate = figure.get("clips_per_second")
             chosen = "  <- chosen" if figure["engine"] == f"{choice['backend']} {choice['dtype']}" else ""
-            print(f"    {figure['engine']:<17} {'-' if rate is None else f'{rate:.2f}':>8}  {figure['status']}{chosen}")
+            print(f"    {figure['engine']:<17} {'-' if rate is None else f'{rate:.2f}':>8}  "
+                  f"{_plain(figure['status'])}{chosen}")
         check = record.get("check")
         if check:
-            print(f"    self-check on {check.get('clips')} clip(s) beside {check.get('against')}: "
-                  f"max |dp| {check.get('max_dp', '-')}, min cosine {check.get('min_cosine', '-')}, "
-                  f"top-5 same {check.get('top_same', '-')}")
+            print(_plain(f"    self-check on {check.get('clips')} clip(s) beside {check.get('against')}: "
+                         f"max |dp| {check.get('max_dp', '-')}, min cosine {check.get('min_cosine', '-')}, "
+                         f"top-5 same {check.get('top_same', '-')}"))
         if record.get("note"):
-            print(f"    {record['note']}")
+            print(f"    {_plain(record['note'])}")
     return 0
+
+
+def _plain(text) -> str:
+    """``text`` with its control characters (a terminal's escape sequences, in a stranger's file) as ``?``."""
+    return "".join(c if c.isprintable() else "?" for c in str(text))

@@ -152,7 +152,10 @@ def network_digest(net, head: bool = True) -> str:
 
 
 def difference(got, want) -> float:
-    """Largest difference of two (features, probabilities) pairs; features relative to their scale."""
+    """Largest difference of two (features, probabilities) pairs; features relative to their scale.
+    ``inf`` unless every output is finite (``max(x, nan)`` is ``x``: a NaN must never pass a check)."""
+    if not all(np.isfinite(a).all() for a in (*got[:2], *want[:2])):
+        return float("inf")
     scale = max(1.0, float(np.abs(want[0]).max()))
     return max(float(np.abs(got[0] - want[0]).max()) / scale, float(np.abs(got[1] - want[1]).max()))
 

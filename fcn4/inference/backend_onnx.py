@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ _EXPORT_FORMAT = 4  # bump to invalidate cached exports (2: saved optimised; 3: 
 #: The folder of the hub where ONNX exports are cached.
 _CACHE_FOLDER = "onnx"
 #: The providers our devices map to.
+logger = logging.getLogger("fcn4.inference.backend_onnx")
 _PROVIDERS = {"cpu": ["CPUExecutionProvider"], "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"]}
 
 
@@ -60,7 +62,11 @@ class OnnxBackend(Backend):
         # ``path`` may be the model's bytes: a Ray actor opens the export the driver checked and shipped.
         self.path = None if isinstance(path, bytes) else Path(path)
         model = path if isinstance(path, bytes) else str(path)
-        self._session = ort.InferenceSession(model, options, providers=_PROVIDERS[device])
+        try:
+            self._session = ort.InferenceSession(model, options, providers=_PROVIDERS[device])
+        except Exception as exc:  # noqa: BLE001 (onnxruntime's own errors: a model it cannot load)
+            raise BackendError(f"onnxruntime could not open the {precision} model {self.path or '(bytes)'}: "
+                               f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
         if device == "cuda" and "CUDAExecutionProvider" not in self._session.get_providers():
             raise BackendError("onnxruntime could not start its CUDA provider (is the NVIDIA driver and CUDA "
                                "runtime onnxruntime-gpu needs installed?); use --device cpu")
@@ -70,7 +76,11 @@ class OnnxBackend(Backend):
             raise BackendError(f"ONNX model {self.path or '(bytes)'} takes {shape}, not {[batch_size, *input_shape]}")
 
     def _run(self, x):
-        features, probabilities = self._session.run(None, {self._input: x})
+        try:
+            features, probabilities = self._session.run(None, {self._input: x})
+        except Exception as exc:  # noqa: BLE001 (onnxruntime's own errors: a kernel this CPU lacks)
+            raise BackendError(f"onnxruntime could not run the {self.precision} model {self.path or '(bytes)'}: "
+                               f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
         return features, probabilities
 
     @staticmethod
@@ -190,13 +200,30 @@ def export_network(net, key: str, batch_size: int, input_shape, cache_dir=None) 
     The export enters the cache only if its outputs on the check batch are within :data:`TOLERANCE`
     of MindSpore's; otherwise :class:`BackendError`.
     """
+    from ..base.errors import FCN4Error
+    from ..base.locks import waiting_lock
+
+    path = OnnxBackend.cache_path(key, batch_size, input_shape, cache_dir)
+    try:
+        _refuse_links(path, cache_dir, make=True)
+        # One process exports, another waits for it and opens its export (never two writing one entry).
+        with waiting_lock(path.with_suffix(".lock"),
+                          on_wait=lambda: logger.info("waiting for another process exporting %s", path)):
+            return find_export(key, batch_size, input_shape, cache_dir) or _export_unlocked(
+                net, key, batch_size, input_shape, path)
+    except FCN4Error:
+        raise
+    except OSError as exc:  # a full disk, a read-only hub, a file removed meanwhile
+        raise BackendError(f"the ONNX export {path} could not be written or read: {exc}; free space or make "
+                           f"{path.parent} writable, or use backend='mindspore'") from exc
+
+
+def _export_unlocked(net, key, batch_size, input_shape, path) -> Export:
     import mindspore as ms
 
     from ..base.files import replace_durably, temporary_beside, write_text_atomic
     from .backend_base import _outputs_cell
 
-    path = OnnxBackend.cache_path(key, batch_size, input_shape, cache_dir)
-    _refuse_links(path, cache_dir, make=True)
     info = NetworkInfo.of(net)
     net.set_train(False)
     x = check_batch(batch_size, input_shape)
@@ -209,7 +236,7 @@ def export_network(net, key: str, batch_size: int, input_shape, cache_dir=None) 
         _optimise(raw, tmp)
         want = MindSporeBackend(net, batch_size, input_shape)(x)
         error = difference(OnnxBackend(tmp, batch_size, input_shape, info)(x), want)
-        if error > TOLERANCE:
+        if not error <= TOLERANCE:  # NaN too
             raise BackendError(f"the ONNX export differs from the MindSpore network by {error:.2e} "
                                f"(> {TOLERANCE:g}); use backend='mindspore'")
         try:

@@ -27,7 +27,8 @@ ENGINE_FOLDER = "engines"
 _MAX_BYTES = 64 * 1024
 #: The CPU features that decide which engines and number formats can run fast.
 _FEATURES = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "avx_vnni")
-BACKEND_NAMES = ("onnxruntime", "openvino", "mindspore")
+#: The engines a choice may name (MindSpore graph mode is forced or a fallback, never a cached choice).
+BACKEND_NAMES = ("onnxruntime", "openvino")
 DTYPES = ("fp32", "bf16", "int8")
 
 
@@ -78,9 +79,7 @@ def read_choice(path: Path, key: dict) -> dict | None:
             raise ValueError("it is a symbolic link")
         if not path.is_file():
             return None
-        if path.stat().st_size > _MAX_BYTES:
-            raise ValueError(f"it is larger than {_MAX_BYTES} bytes")
-        record = json.loads(path.read_bytes().decode("utf-8"))
+        record = json.loads(_read_small(path).decode("utf-8"))
         problem = _problem(record, key)
         if problem:
             raise ValueError(problem)
@@ -88,6 +87,28 @@ def read_choice(path: Path, key: dict) -> dict | None:
         logger.warning("ignoring the cached engine choice %s (%s); measuring the engines again", path, exc)
         return None
     return record
+
+
+def _read_small(path: Path) -> bytes:
+    """The bytes of ``path``: never through a link, a regular file only (a FIFO or a device would hang
+    or never end), at most :data:`_MAX_BYTES`; ValueError or OSError otherwise."""
+    import os
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+                 | getattr(os, "O_CLOEXEC", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError("it is not a regular file")
+        if info.st_size > _MAX_BYTES:
+            raise ValueError(f"it is larger than {_MAX_BYTES} bytes")
+        data = os.read(fd, _MAX_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(data) > _MAX_BYTES:
+        raise ValueError(f"it is larger than {_MAX_BYTES} bytes")
+    return data
 
 
 def write_choice(path: Path, record: dict) -> None:
@@ -110,7 +131,7 @@ def cached_choices(hub_dir=None) -> list[tuple[Path, dict]]:
     found = []
     for path in sorted(folder.glob("choice-*.json"))[:1000]:
         try:
-            record = json.loads(path.read_bytes()[:_MAX_BYTES + 1].decode("utf-8"))
+            record = json.loads(_read_small(path).decode("utf-8"))
             key = record.get("key") if isinstance(record, dict) else None
             if isinstance(key, dict) and not _problem(record, key) and choice_path(key, hub_dir) == path:
                 found.append((path, record))
@@ -149,6 +170,10 @@ def _problem(record, key: dict) -> str | None:
     choice = record.get("choice")
     if not isinstance(choice, dict) or choice.get("backend") not in BACKEND_NAMES or choice.get("dtype") not in DTYPES:
         return "its choice is not an engine this version knows"
+    if key["precision"] != "fast" and choice["dtype"] != "fp32":
+        return f"it names {choice['dtype']} but the precision asked for is {key['precision']} (fp32 only)"
+    if key["backend"] != "auto" and choice["backend"] != key["backend"]:
+        return f"it names {choice['backend']} but the backend asked for is {key['backend']}"
     int8 = choice.get("int8")
     if choice["dtype"] == "int8" and not (isinstance(int8, dict) and isinstance(int8.get("file"), str)
                                           and re.fullmatch(r"int8-[0-9a-f]{32}\.onnx", int8["file"])

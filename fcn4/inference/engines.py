@@ -7,8 +7,8 @@ figures are cached (:mod:`fcn4.inference.engine_cache`). Later runs open the cho
 neither MindSpore nor an engine that was not chosen is imported.
 
 ``precision='fast'`` also tries bf16 (OpenVINO, where the CPU has AMX or AVX512-BF16) and int8
-(static, per channel, calibrated on melgrams of the user's own first clips); each is accepted only
-if, on those clips beside fp32, every clip keeps its top-5 tags, no probability moves more than
+(static, per channel, calibrated on melgrams of half the user's first clips); each is accepted only
+if, on clips beside fp32 (for int8: the other half, at least :data:`MIN_CHECK_CLIPS`), every clip keeps its top-5 tags, no probability moves more than
 :data:`MAX_DP` and every embedding keeps a cosine of at least :data:`MIN_COSINE`. Otherwise fp32 is
 used and the choice says why.
 """
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..base.errors import BackendError, SettingError
+from ..base.errors import BackendError, FCN4Error, SettingError
 from .backend_base import DEVICES, PRECISIONS, TOLERANCE, MindSporeBackend, difference, run_network
 from .backend_onnx import OnnxBackend, export_network, find_export
 from .candidates import available_engines
@@ -34,6 +34,9 @@ logger = logging.getLogger("fcn4.inference.engines")
 
 #: Timing: at least this many batches and this many seconds per engine (a few seconds in all).
 _RUNS, _SECONDS, _MAX_RUNS = 3, 0.5, 30
+#: int8 is checked only on clips it was not calibrated on, at least this many (a model checked on its
+#: own calibration clips passes too easily).
+MIN_CHECK_CLIPS = 8
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,11 @@ def open_named(name: str, export, request: EngineRequest, int8: dict | None = No
     """Open the engine ``name`` (``backend dtype``) on ``export``."""
     batch, shape = export.shape
     kind, dtype = name.split()
+    if kind not in ("onnxruntime", "openvino") or dtype not in ("fp32", "bf16", "int8"):
+        raise BackendError(f"{name!r} is not an engine this version can open; use --backend auto, onnxruntime or "
+                           "openvino")
+    if request.precision != "fast" and dtype != "fp32":
+        raise BackendError(f"{name} is not exact; precision {request.precision} runs fp32 only")
     if kind == "onnxruntime":
         model = export.read() if dtype == "fp32" else _int8_bytes(int8, hub_dir)
         backend = OnnxBackend(model, batch, shape, export.info, request.threads, device=request.device,
@@ -223,8 +231,13 @@ def _race(backends: dict, x) -> dict[str, float]:
 
 def _measure(request, build, key, hub_dir, cache_dir):
     """Measure the fp32 engines for ``request``, cache the choice, return the fastest that agrees."""
-    export = _export(build, key, request, cache_dir)
-    x, *want = export.reference()
+    try:
+        export = _export(build, key, request, cache_dir)
+        x, *want = export.reference()
+    except OSError as exc:  # a file of the export removed meanwhile (a link refused stays what it is)
+        if isinstance(exc, FCN4Error):
+            raise
+        raise BackendError(f"the ONNX export could not be read: {exc}; run again to export it anew") from exc
     candidates = _candidates(request)
     logger.info("choosing the fastest engine for this machine (%s; once, a few seconds): %s", cpu_model(),
                 ", ".join(n for n, _ in candidates))
@@ -273,7 +286,8 @@ def choose_fast(backend, clips: np.ndarray, build, key, request: EngineRequest, 
     fp32_name = backend.choice["engine"]
     want = _outputs(backend, clips)
     figures = {fp32_name: {"engine": fp32_name, "clips_per_second": None, "status": "ok (the reference)"}}
-    passed, checks, int8 = {fp32_name: backend}, {}, None
+    passed, checks, int8, short = {fp32_name: backend}, {}, None, ""
+    calibration, held_out = clips[: len(clips) // 2], clips[len(clips) // 2:]
     for name, why in _candidates(request):
         if name.endswith("fp32"):
             continue
@@ -281,16 +295,24 @@ def choose_fast(backend, clips: np.ndarray, build, key, request: EngineRequest, 
             figures[name] = {"engine": name, "clips_per_second": None, "status": f"unavailable: {why}"}
             continue
         try:
-            if name.endswith("int8") and int8 is None:
-                calibration = clips[: max(1, (len(clips) + 1) // 2)]
-                path, sha256 = quantize(export, calibration, hub_dir)
-                int8 = {"file": path.name, "sha256": sha256, "calibration_clips": len(calibration)}
+            on, reference = clips, want
+            if name.endswith("int8"):
+                if len(held_out) < MIN_CHECK_CLIPS or not len(calibration):
+                    short = (f"int8 needs {2 * MIN_CHECK_CLIPS} readable files (half to calibrate on, half to check "
+                             f"on), got {len(clips)}; not cached: measured again on the next run")
+                    raise BackendError(short)
+                if int8 is None:
+                    path, sha256 = quantize(export, calibration, hub_dir)
+                    int8 = {"file": path.name, "sha256": sha256, "calibration_clips": len(calibration)}
+                on = held_out
+                reference = tuple(a[len(calibration):] for a in want)
             candidate = open_named(name, export, request, int8, hub_dir)
-            check = checks[name] = self_check(_outputs(candidate, clips), want)
+            check = checks[name] = {**self_check(_outputs(candidate, on), reference), "clips": int(len(on))}
             if not check["passed"]:
                 raise BackendError(check["why"])
-        except (BackendError, OSError) as exc:
-            figures[name] = {"engine": name, "clips_per_second": None, "status": f"refused: {exc}"}
+        except Exception as exc:  # noqa: BLE001 (a fast candidate that fails in any way is refused; fp32 is kept)
+            exc = exc if isinstance(exc, (BackendError, OSError)) else f"{type(exc).__name__}: {exc}"
+            figures[name] = {"engine": name, "clips_per_second": None, "status": f"refused: {str(exc)[:500]}"}
             logger.warning("fast precision: %s refused: %s", name, exc)
             continue
         figures[name] = {"engine": name, "clips_per_second": None, "status": "ok"}
@@ -301,9 +323,12 @@ def choose_fast(backend, clips: np.ndarray, build, key, request: EngineRequest, 
     best = max(passed, key=lambda n: rates[n])
     best_backend, figures = passed[best], list(figures.values())
     note = "" if best != fp32_name else "fast precision: no bf16 or int8 engine passed its self-check and ran faster; fp32"
+    if short:
+        note = "; ".join(filter(None, (note, short)))
     record = _record(request, key, best, figures, check={"clips": int(len(clips)), "against": fp32_name, **(
         checks.get(best) or {})}, note=note, int8=int8 if best.endswith("int8") else None)
-    _save(request, key, record, hub_dir)
+    if not short:
+        _save(request, key, record, hub_dir)
     _say(best, figures, note)
     best_backend.choice = _describe(best, "measured", request, record)
     return best_backend

@@ -73,7 +73,7 @@ def test_fast_precision_is_chosen_on_the_first_clips_and_cached_apart(builds, mo
     pending = open_engine(request(precision="fast"), builds, "weights-1")
     assert pending.pending and pending.choice["engine"] == exact.choice["engine"]  # fp32 until the clips come
     monkeypatch.setattr(selfcheck, "MAX_DP", -1.0)  # no fast engine can pass: fp32 stays, saying why
-    clips = np.random.default_rng(5).normal(-30, 15, (4, *SHAPE)).astype(np.float32)
+    clips = np.random.default_rng(5).normal(-30, 15, (16, *SHAPE)).astype(np.float32)
     chosen = choose_fast(pending, clips, builds, "weights-1", request(precision="fast"))
     assert chosen.choice["dtype"] == "fp32" and "no bf16 or int8 engine passed" in chosen.choice["note"]
     key = request(precision="fast").key("weights-1")
@@ -82,6 +82,41 @@ def test_fast_precision_is_chosen_on_the_first_clips_and_cached_apart(builds, mo
     assert refused and all("max |dp|" in status for status in refused.values())
     cached = open_engine(request(precision="fast"), builds, "weights-1")
     assert not cached.pending and cached.choice["chosen"] == "cached" and cached.choice["precision"] == "fast"
+
+
+def test_int8_is_checked_only_on_clips_it_was_not_calibrated_on(builds, monkeypatch, hub_dir):
+    from fcn4.inference import quantize
+
+    calibrated, checked, real_quantize, real_check = [], [], quantize.quantize, engines.self_check
+    monkeypatch.setattr(quantize, "quantize", lambda e, c, h: calibrated.append(c.copy()) or real_quantize(e, c, h))
+    monkeypatch.setattr(engines, "self_check", lambda got, want: checked.append(len(got[0])) or real_check(got, want))
+    clips = np.random.default_rng(5).normal(-30, 15, (16, *SHAPE)).astype(np.float32)
+    pending = open_engine(request(precision="fast"), builds, "weights-1")
+    choose_fast(pending, clips, builds, "weights-1", request(precision="fast"))
+    assert len(calibrated) == 1 and np.array_equal(calibrated[0], clips[:8]) and 8 in checked  # the other 8
+    key = request(precision="fast").key("weights-1")
+    choice_path(key).unlink()
+    few = choose_fast(open_engine(request(precision="fast"), builds, "weights-1"), clips[:6], builds, "weights-1",
+                      request(precision="fast"))
+    assert few.choice["dtype"] != "int8" and "int8 needs 16 readable files" in few.choice["note"]
+    assert not choice_path(key).exists()  # nothing cached: measured again with more files
+
+
+def test_a_fast_candidate_that_fails_in_any_way_is_refused_and_fp32_kept(builds, monkeypatch, hub_dir, caplog):
+    from fcn4.inference import quantize
+    from fcn4.inference.backend_onnx import OnnxBackend
+
+    caplog.set_level(logging.WARNING, logger="fcn4")
+    monkeypatch.setattr(quantize, "quantize", lambda *a: (_ for _ in ()).throw(RuntimeError("no kernel")))
+    monkeypatch.setattr(engines, "available_engines", lambda device: {"onnxruntime fp32": None,
+                                                                       "onnxruntime int8": None})
+    clips = np.random.default_rng(5).normal(-30, 15, (16, *SHAPE)).astype(np.float32)
+    pending = open_engine(request(precision="fast"), builds, "weights-1")
+    chosen = choose_fast(pending, clips, builds, "weights-1", request(precision="fast"))
+    assert chosen.choice["engine"] == "onnxruntime fp32" and "onnxruntime int8 refused: RuntimeError: no kernel" in caplog.text
+    info = engines._export(builds, "weights-1", request(), None).info
+    with pytest.raises(BackendError, match=r"onnxruntime could not open the int8 model \(bytes\)"):
+        OnnxBackend(b"not a model", 2, SHAPE, info, 1, precision="int8")
 
 
 def test_the_self_check_names_what_a_fast_engine_got_wrong():
@@ -126,6 +161,24 @@ def test_a_cached_choice_with_a_forged_figure_or_engine_is_ignored(builds, caplo
     assert caplog.text.count("ignoring the cached engine choice") == 3
 
 
+def test_a_cached_choice_that_does_not_fit_the_request_is_ignored_and_measured_again(builds, caplog, hub_dir):
+    caplog.set_level(logging.WARNING, logger="fcn4")
+    for asked, named in ((request(), {"backend": "openvino", "dtype": "bf16"}),  # exact mode: fp32 only
+                         (request(backend="onnxruntime"), {"backend": "openvino", "dtype": "fp32"}),
+                         (request(), {"backend": "mindspore", "dtype": "fp32"})):
+        open_engine(asked, builds, "weights-1")
+        path = choice_path(asked.key("weights-1"))
+        path.write_text(json.dumps({**json.loads(path.read_text()), "choice": named}))
+        opened = open_engine(asked, builds, "weights-1")
+        assert opened.choice["chosen"] == "measured" and opened.choice["dtype"] == "fp32"
+        assert asked.backend == "auto" or opened.choice["backend"] == asked.backend
+    assert caplog.text.count("ignoring the cached engine choice") == 3
+    export = engines._export(builds, "weights-1", request(), None)
+    for name in ("mindspore fp32", "openvino bf16"):
+        with pytest.raises(BackendError, match=name):
+            engines.open_named(name, export, request())
+
+
 def test_an_engine_that_disagrees_with_graph_mode_is_refused_with_the_reason(builds, monkeypatch, caplog, hub_dir):
     caplog.set_level(logging.WARNING, logger="fcn4")
     real = OpenVinoBackend._run
@@ -137,6 +190,16 @@ def test_an_engine_that_disagrees_with_graph_mode_is_refused_with_the_reason(bui
     assert status.startswith("refused: its outputs differ from MindSpore graph mode by 1.0")
     assert "engine openvino fp32 refused" in caplog.text
     with pytest.raises(BackendError, match="no engine agreed with MindSpore graph mode"):
+        open_engine(request(backend="openvino"), builds, "weights-1")
+
+
+def test_an_engine_that_outputs_nan_is_refused(builds, monkeypatch, hub_dir):
+    f, p = np.ones((2, 4), np.float32), np.full((2, 3), 0.5, np.float32)
+    for bad in ((np.where(np.arange(4) == 1, np.nan, f), p), (f, np.where(np.arange(3) == 0, np.nan, p))):
+        assert difference(bad, (f, p)) == float("inf") and difference((f, p), bad) == float("inf")
+    real = OpenVinoBackend._run
+    monkeypatch.setattr(OpenVinoBackend, "_run", lambda self, x: (lambda f, p: (f, p * np.nan))(*real(self, x)))
+    with pytest.raises(BackendError, match="differ from MindSpore graph mode by inf"):
         open_engine(request(backend="openvino"), builds, "weights-1")
 
 
@@ -231,3 +294,34 @@ def test_a_ray_actor_opens_the_drivers_engine_on_the_checked_bytes(builds, name,
     driver.path.write_bytes(driver.path.read_bytes()[:-8] + b"swapped!")
     with pytest.raises(BackendError, match="changed after it was checked"):
         driver.model_bytes()  # a file swapped since it was checked is never shipped
+
+
+def test_fast_precision_reads_a_generator_of_paths_once_for_the_clips_and_the_work(net, tmp_path, hub_dir,
+                                                                                     monkeypatch):
+    from fcn4.audio.synth import synth_track, write_audio
+    from fcn4.inference.settings import InferenceSettings
+    from fcn4.inference.tagger import Tagger
+
+    files = [str(write_audio(tmp_path / f"{i}.wav", synth_track(4.0, 16000, seed=i), 16000)) for i in range(2)]
+    seen = []
+    monkeypatch.setattr(engines, "choose_fast", lambda backend, clips, *a: seen.append(len(clips)) or backend)
+    with Tagger.from_network(net, settings=InferenceSettings(precision="fast"), workers=0, batch_size=2) as tagger:
+        done = list(tagger.predict((p for p in files), embeddings=False))
+    assert seen == [2] and [p.path for p in done] == files and all(p.ok for p in done)
+
+
+def test_info_engines_opens_no_link_or_fifo_and_prints_no_control_characters(builds, hub_dir, capsys):
+    import os
+
+    from fcn4.cli import info
+    from fcn4.inference.engine_cache import cached_choices
+
+    open_engine(request(), builds, "weights-1")
+    path = choice_path(request().key("weights-1"))
+    path.write_text(json.dumps({**json.loads(path.read_text()), "note": "\x1b[2Jcleared\x07"}))
+    os.mkfifo(path.parent / f"choice-{'a' * 32}.json")  # opened for reading, a FIFO waits for ever
+    (path.parent / f"choice-{'b' * 32}.json").symlink_to("/dev/zero")  # and this never ends
+    assert [p for p, _ in cached_choices()] == [path]
+    info.engines()
+    out = capsys.readouterr().out
+    assert "?[2Jcleared?" in out and "\x1b" not in out and "\x07" not in out

@@ -65,3 +65,40 @@ def test_a_link_for_a_cached_export_is_refused(hub_dir, tmp_path):
     with pytest.raises(UnsafePathError, match=str(a.path)):
         OnnxBackend.cached("weights-a", 1, SHAPE)
     assert elsewhere.exists()
+
+
+def test_a_second_exporter_waits_for_the_first_and_opens_its_export(hub_dir, monkeypatch, caplog):
+    import logging
+    import threading
+    import time
+
+    import mindspore as ms
+
+    from fcn4.base.locks import waiting_lock
+    from fcn4.inference import backend_onnx
+
+    caplog.set_level(logging.INFO, logger="fcn4")
+    net = randomise(FCN4(**SMALL, num_classes=5), seed=1)
+    path = OnnxBackend.cache_path("weights-a", 1, SHAPE)
+    path.parent.mkdir(parents=True)
+    held, released = threading.Event(), []
+
+    def first():
+        with waiting_lock(path.with_suffix(".lock")):
+            held.set()
+            time.sleep(1.0)
+            released.append(time.monotonic())
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    held.wait(10)
+    made = backend_onnx.export_network(net, "weights-a", 1, SHAPE)
+    waited = bool(released)  # the first had let go before the second exported
+    thread.join()
+    assert waited and "waiting for another process exporting" in caplog.text
+    monkeypatch.setattr(ms, "export", lambda *a, **k: pytest.fail("exported twice"))
+    assert backend_onnx.export_network(net, "weights-a", 1, SHAPE).record == made.record  # found under the lock
+    path.unlink()
+    monkeypatch.setattr(backend_onnx, "_export_unlocked", lambda *a: (_ for _ in ()).throw(FileNotFoundError(2, "gone")))
+    with pytest.raises(BackendError, match="could not be written or read: .*gone"):
+        backend_onnx.export_network(net, "weights-a", 1, SHAPE)
