@@ -73,6 +73,7 @@ def melgrams():
     return ms.Tensor(np.random.default_rng(1).normal(-20, 10, (2, 1, 96, 200)).astype(np.float32))
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the group into each test's id
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist (``-n 2 --dist loadgroup``), the tests that start Ray (marked ``ray``) run on
     one worker, one at a time: one Ray is what 2 cores hold. Every other test spreads over both."""

@@ -41,6 +41,7 @@ def test_every_page_is_in_the_nav():
     assert on_disk == pages, f"not in mkdocs.yml's nav: {sorted(map(str, on_disk - pages))}"
 
 
+@pytest.mark.ray  # the library guide's example runs a job on a local Ray
 def test_docs_python_examples_run_as_written(tmp_path, monkeypatch, capsys):
     pages = nav_pages()
     assert sum(len(python_blocks(p)) for p in pages) >= 10
