@@ -7,16 +7,18 @@ by their key, never by a path: a ``path`` in a request is refused (400).
 from __future__ import annotations
 
 import logging
+import os
 
 import anyio
 import numpy as np
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from ..base.errors import FCN4Error, SettingError, StoreError, UnsafePathError
-from .audio import Unsatisfiable, Vanished, byte_range, content_type, open_track, read_blocks
+from ..library.keys import file_key
+from .audio import Unsatisfiable, Vanished, audio_headers, byte_range, content_type, open_track, read_blocks
 from .catalog import MAX_LIMIT
 from .neighbours import MAX_NEIGHBOURS
-from .uploads import TooLarge, check_name
+from .uploads import TooLarge, TooMany, check_name
 
 __all__ = ["ROUTES", "error"]
 
@@ -136,6 +138,8 @@ async def tag_file(request):
             found = await anyio.to_thread.run_sync(uploads.tag, path, name)
     except TooLarge as exc:
         return error(413, str(exc))
+    except TooMany as exc:
+        return error(429, str(exc))
     embedding = found.pop("embedding", None)
     if found.get("error"):
         return JSONResponse(found, status_code=422)
@@ -153,24 +157,32 @@ async def audio(request):
     row = catalog.row(request.path_params["key"])
     path = catalog.paths[row].as_py()
     fd, size = open_track(path)
-    headers = {"Accept-Ranges": "bytes", "Cache-Control": "no-store"}
+    headers = {"Accept-Ranges": "bytes", "Cache-Control": "no-store", **audio_headers(path)}
+    handed = False  # the fd is closed here unless the response took it (read_blocks closes it)
     try:
-        wanted = byte_range(request.headers.get("range"), size)
-    except Unsatisfiable as exc:
-        import os
-
-        os.close(fd)
-        return Response(str(exc), status_code=416, headers={**headers, "Content-Range": f"bytes */{size}"},
-                        media_type="text/plain")
-    first, last = (0, size - 1) if wanted is None else wanted
-    count = max(0, last - first + 1)
-    headers["Content-Length"] = str(count)
-    status = 200
-    if wanted is not None:
-        status = 206
-        headers["Content-Range"] = f"bytes {first}-{last}/{size}"
-    return StreamingResponse(read_blocks(fd, first, count), status_code=status, headers=headers,
-                             media_type=content_type(path))
+        info = os.fstat(fd)
+        if file_key(path, info.st_size, info.st_mtime_ns) != int(catalog.keys[row]):
+            return error(409, f"{path} has changed since the store was written (its size or time differs from "
+                              "the one its key was made of): rerun the job to tag it again")
+        try:
+            wanted = byte_range(request.headers.get("range"), size)
+        except Unsatisfiable as exc:
+            return Response(str(exc), status_code=416, headers={**headers, "Content-Range": f"bytes */{size}"},
+                            media_type="text/plain")
+        first, last = (0, size - 1) if wanted is None else wanted
+        count = max(0, last - first + 1)
+        headers["Content-Length"] = str(count)
+        status = 200
+        if wanted is not None:
+            status = 206
+            headers["Content-Range"] = f"bytes {first}-{last}/{size}"
+        response = StreamingResponse(read_blocks(fd, first, count), status_code=status, headers=headers,
+                                     media_type=content_type(path))
+        handed = True
+        return response
+    finally:
+        if not handed:
+            os.close(fd)
 
 
 def _routes():

@@ -11,10 +11,10 @@ import stat
 from ..base.errors import UnsafePathError
 from ..base.files import refuse_link
 
-__all__ = ["open_track", "byte_range", "content_type", "Unsatisfiable", "Vanished", "BLOCK"]
+__all__ = ["open_track", "byte_range", "content_type", "audio_headers", "Unsatisfiable", "Vanished", "BLOCK"]
 
 BLOCK = 1 << 16
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE = re.compile(r"^bytes=(\d{0,18})-(\d{0,18})$")  # 18 digits: an exabyte; more is no file's offset
 _TYPES = {".mp3": "audio/mpeg", ".wav": "audio/wav", ".flac": "audio/flac", ".ogg": "audio/ogg",
           ".oga": "audio/ogg", ".opus": "audio/ogg", ".m4a": "audio/mp4", ".aac": "audio/aac",
           ".webm": "audio/webm", ".aif": "audio/aiff", ".aiff": "audio/aiff", ".wma": "audio/x-ms-wma"}
@@ -28,9 +28,25 @@ class Unsatisfiable(Exception):
     """A Range header past the file's end, or one this server does not take: 416."""
 
 
+#: What every /audio response says: never run as a page or a script (the server adds
+#: ``X-Content-Type-Options: nosniff`` to every response: never sniffed for another type).
+SAFE_HEADERS = {"Content-Security-Policy": "sandbox; default-src 'none'"}
+
+
 def content_type(path: str) -> str:
+    """The audio type of ``path``, or ``application/octet-stream`` for anything else (a store may name
+    ``x.html`` or ``y.js``: served as a page or a script, a stranger's file would run in the app)."""
     suffix = os.path.splitext(path)[1].lower()
-    return _TYPES.get(suffix) or mimetypes.guess_type(path)[0] or "application/octet-stream"
+    found = _TYPES.get(suffix) or mimetypes.guess_type(path)[0] or ""
+    return found if found.startswith("audio/") else "application/octet-stream"
+
+
+def audio_headers(path: str) -> dict:
+    """The headers that go with the bytes of ``path``: a file that is not audio is a download."""
+    headers = dict(SAFE_HEADERS)
+    if not content_type(path).startswith("audio/"):
+        headers["Content-Disposition"] = "attachment"
+    return headers
 
 
 def open_track(path: str) -> tuple[int, int]:

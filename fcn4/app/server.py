@@ -18,7 +18,6 @@ import signal
 import socket
 import threading
 from dataclasses import dataclass
-from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
 
@@ -69,12 +68,12 @@ class TokenGate:
             else headers["host"].split("]")[0] + "]"
         if host not in _LOCAL_NAMES:
             return await _refuse(send, 403, f"this server answers requests to {HOST} only, not to {host[:80]!r}")
+        foreign = _cross_site(scope, headers)
+        if foreign:
+            return await _refuse(send, 403, foreign)
         query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         given = dict(query).get("token")
-        cookie = SimpleCookie()
-        with contextlib.suppress(Exception):
-            cookie.load(headers.get("cookie", ""))
-        held = cookie[self.cookie].value if self.cookie in cookie else None
+        held = _cookie(headers.get("cookie", ""), self.cookie)
         bearer = headers.get("authorization", "")
         bearer = bearer[7:].strip() if bearer.lower().startswith("bearer ") else None
         if not any(t is not None and secrets.compare_digest(t.encode(), self.token.encode())
@@ -98,6 +97,39 @@ class TokenGate:
                     (b"referrer-policy", b"no-referrer")]
             await send(message)
         return await self.app(scope, receive, secured)
+
+
+_SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def _cookie(header: str, name: str) -> str | None:
+    """The value of the cookie ``name`` in a Cookie header, found by hand: ``SimpleCookie.load`` stops
+    at the first malformed cookie, and another app on 127.0.0.1 may have set one before ours."""
+    for part in header[:16384].split(";"):
+        key, sep, value = part.strip().partition("=")
+        if sep and key.strip() == name:
+            return value.strip().strip('"')
+    return None
+
+
+def _cross_site(scope, headers: dict) -> str | None:
+    """Why a request comes from another site, or None. Another port of 127.0.0.1 is another origin (the
+    cookie's SameSite is blind to ports): the Host header's port must be this server's, and a request
+    that changes something or reads the API must come from this very origin (``Origin``,
+    ``Sec-Fetch-Site``) when the browser says where it comes from."""
+    server = scope.get("server")
+    given = headers.get("host", "")
+    port = given.rsplit(":", 1)[1] if given.rsplit("]", 1)[-1].count(":") else ""
+    if server and server[1] is not None and (port or "80") != str(server[1]):
+        return f"this server answers on port {server[1]} only, not on {(port or '80')[:12]!r} (the Host header)"
+    if scope["method"] in _SAFE_METHODS and not scope["path"].startswith(("/api/", "/audio/")):
+        return None  # a page opened from a link elsewhere: it still needs the token
+    site, origin = headers.get("sec-fetch-site"), headers.get("origin")
+    if site is not None and site not in ("same-origin", "none"):
+        return f"a request from another site ({site[:20]}) is refused: open the app's own page"
+    if origin is not None and origin != f"{scope.get('scheme', 'http')}://{given}":
+        return f"a request from another origin ({origin[:80]!r}) is refused: open the app's own page"
+    return None
 
 
 async def _refuse(send, status: int, message: str) -> None:

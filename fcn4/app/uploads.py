@@ -16,15 +16,23 @@ import numpy as np
 from ..audio.sources import AUDIO_EXTENSIONS
 from ..base.errors import SettingError, StoreError
 
-__all__ = ["Uploads", "TooLarge", "MAX_UPLOAD_MB"]
+__all__ = ["Uploads", "TooLarge", "TooMany", "MAX_UPLOAD_MB", "MAX_RECEIVING"]
 
 #: Uploads larger than this many MiB are refused (413) unless ``fcn4 app --max-upload-mb`` says otherwise.
 MAX_UPLOAD_MB = 200
 _SUFFIX = re.compile(r"^\.[a-z0-9]{1,8}$")
 
 
+#: Uploads received at once; one more is refused (429) until one is done.
+MAX_RECEIVING = 4
+
+
 class TooLarge(Exception):
     """An upload past the limit: 413."""
+
+
+class TooMany(Exception):
+    """More uploads at once than :data:`MAX_RECEIVING`: 429."""
 
 
 class Uploads:
@@ -37,6 +45,7 @@ class Uploads:
         self._tagger = None
         self._factory = tagger_factory
         self._lock = threading.Lock()
+        self._receiving = threading.BoundedSemaphore(MAX_RECEIVING)  # each holds a file of up to max_bytes
         #: Set after each file tagged (the server then takes its signal handlers back: see server.serve).
         self.tagged = threading.Event()
 
@@ -52,24 +61,37 @@ class Uploads:
         """A new file in the private folder (``(path, write)``), deleted on exit; ``write(bytes)``
         raises :class:`TooLarge` past the limit. The name's audio extension is kept (decoders read it),
         nothing else of it."""
+        from ..base.files import writing_into
+
         suffix = os.path.splitext(os.path.basename(name or ""))[1].lower()
         if not (_SUFFIX.match(suffix) and suffix in {e.lower() for e in AUDIO_EXTENSIONS}):
             suffix = ".audio"
+        if not self._receiving.acquire(blocking=False):
+            raise TooMany(f"{MAX_RECEIVING} uploads are being received already; send this one when one is done")
         path = self.folder / f"upload-{uuid.uuid4().hex}{suffix}"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        try:
+            with writing_into(self.folder):
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        except BaseException:
+            self._receiving.release()
+            raise
         received = [0]
 
         def write(data: bytes) -> None:
             received[0] += len(data)
             if received[0] > self.max_bytes:
                 raise TooLarge(self.limit_message())
-            os.write(fd, data)
+            view = memoryview(data)
+            with writing_into(self.folder):  # a full disk names the upload folder
+                while view:
+                    view = view[os.write(fd, view):]  # os.write may write less than it is given
         try:
             yield path, write
         finally:
             os.close(fd)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
+            self._receiving.release()
 
     def limit_message(self) -> str:
         return (f"the upload is larger than {self.max_bytes:,} bytes, the limit of this server; start "
@@ -105,7 +127,9 @@ class Uploads:
             else:
                 from ..inference.tagger import Tagger
 
-                tagger = Tagger(self.settings.weights, labels=list(self.settings.labels), workers=self.workers)
+                # The store's precision, backend and window: a dropped file is tagged as the store's rows were.
+                tagger = Tagger(self.settings.weights, labels=list(self.settings.labels), workers=self.workers,
+                                settings=self.settings.inference)
             sha256 = tagger.spec.sha256 if tagger.spec else None
             if sha256 != self.settings.sha256 or tuple(tagger.labels) != tuple(self.settings.labels):
                 tagger.close()

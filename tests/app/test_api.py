@@ -1,5 +1,7 @@
 """The JSON API and the audio, through a test client: every refusal with its status and a message."""
+import contextlib
 import os
+import re
 
 import pytest
 
@@ -27,6 +29,32 @@ def test_another_host_name_is_refused_even_with_the_token(client):
     # a page elsewhere whose name resolves to 127.0.0.1 (DNS rebinding) never reads the library
     response = client.get("/api/tracks", headers={"Host": "evil.example:8123"})
     assert response.status_code == 403 and "127.0.0.1" in response.json()["error"]
+
+
+def test_a_page_on_another_port_or_site_cannot_use_the_api_with_the_cookie(app):
+    from starlette.testclient import TestClient
+
+    with TestClient(app, base_url="http://127.0.0.1:8123") as browser:
+        browser.get("/?token=secret-token", follow_redirects=False)  # the cookie, as the user's browser holds it
+        for headers in ({"Origin": "http://127.0.0.1:9999"}, {"Origin": "null"}, {"Origin": "https://127.0.0.1:8123"},
+                        {"Sec-Fetch-Site": "same-site"}, {"Sec-Fetch-Site": "cross-site"}):
+            for method, url in (("POST", "/api/tag?name=a.wav"), ("GET", "/api/tracks"), ("GET", "/audio/0000000000000000")):
+                response = browser.request(method, url, headers=headers, content=b"x" if method == "POST" else None)
+                assert response.status_code == 403 and "another" in response.json()["error"], (headers, url)
+        assert browser.get("/api/tracks", headers={"Host": "127.0.0.1:9999"}).status_code == 403
+        own = {"Origin": "http://127.0.0.1:8123", "Sec-Fetch-Site": "same-origin"}
+        assert browser.get("/api/tracks", headers=own).status_code == 200
+        assert browser.get("/api/tracks", headers={"Sec-Fetch-Site": "none"}).status_code == 200
+
+
+def test_another_apps_malformed_cookie_does_not_hide_ours(app):
+    from starlette.testclient import TestClient
+
+    with TestClient(app, base_url="http://127.0.0.1:8123") as bare:
+        ours = bare.get("/?token=secret-token", follow_redirects=False).headers["set-cookie"].split(";")[0]
+        bare.cookies.clear()
+        for header in (f"a=b; flag-without-value; {ours}", f'other="unterminated; {ours}; z=1'):
+            assert bare.get("/api/tracks", headers={"Cookie": header}).status_code == 200, header
 
 
 def test_the_table_is_paged_sorted_searched_and_filtered(client):
@@ -115,6 +143,41 @@ def test_audio_is_the_stored_file_with_ranges(client, library):
         assert refused.status_code == 416 and refused.headers["content-range"] == f"bytes */{len(data)}", past
 
 
+def test_audio_is_never_sniffed_or_run_and_a_file_not_audio_is_a_download(client):
+    from fcn4.app.audio import audio_headers, content_type
+
+    response = client.get(f"/audio/{key_of(client, 'one.wav')}")
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["content-security-policy"].startswith("sandbox")
+    assert "content-disposition" not in response.headers
+    for name in ("x.html", "y.js", "z.svg", "w.xhtml", "noext"):  # a stranger's store may name them
+        assert content_type(name) == "application/octet-stream" and audio_headers(name)["Content-Disposition"] == \
+            "attachment", name
+    assert content_type("a.MP3") == "audio/mpeg" and "Content-Disposition" not in audio_headers("a.flac")
+
+
+def test_a_range_of_thousands_of_digits_is_416_and_leaks_no_file_descriptor(client):
+    key = key_of(client, "one.wav")
+    client.get(f"/audio/{key}", headers={"Range": "bytes=" + "9" * 5000 + "-"})
+    before = len(os.listdir("/proc/self/fd"))
+    for header in ("bytes=" + "9" * 5000 + "-", "bytes=-" + "1" * 5000, "bytes=0-" + "7" * 40):
+        response = client.get(f"/audio/{key}", headers={"Range": header})
+        assert response.status_code == 416 and "one range of bytes" in response.text
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_audio_changed_since_the_store_was_written_says_so(client, library):
+    key, path = key_of(client, "one.wav"), library[1]["one.wav"]
+    before = os.stat(path)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 10**9))
+    try:
+        response = client.get(f"/audio/{key}")
+    finally:
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert response.status_code == 409 and "one.wav has changed since the store was written" in response.json()["error"]
+    assert client.get(f"/audio/{key}").status_code == 200
+
+
 def test_a_vanished_file_says_so(client):
     response = client.get(f"/audio/{key_of(client, 'gone.wav')}")
     assert response.status_code == 404
@@ -153,6 +216,54 @@ def test_a_dropped_file_is_tagged_with_the_stores_weights(client, app, library):
     assert found["name"] == "query.wav" and len(found["tags"]) == len(app.state.catalog.labels)
     assert {n["name"] for n in found["neighbours"][:2]} == {"one.wav", "copy of one.wav"}
     assert os.listdir(app.state.uploads.folder) == []
+
+
+def test_a_dropped_file_is_tagged_with_the_stores_inference_settings(app, monkeypatch):
+    from fcn4.app.uploads import Uploads
+    from fcn4.inference import tagger
+
+    given = {}
+
+    def spy(weights, **options):
+        given.update(options)
+        raise RuntimeError("stop here")
+    monkeypatch.setattr(tagger, "Tagger", spy)
+    uploads = Uploads(app.state.uploads.settings, workers=0)
+    try:
+        with pytest.raises(RuntimeError, match="stop here"):
+            uploads._tagger_for_store()
+    finally:
+        uploads.close()
+    assert given["settings"] == app.state.uploads.settings.inference and given["settings"].window == "track"
+
+
+def test_uploads_write_whole_name_a_full_disk_and_are_bounded_at_once(app, monkeypatch):
+    import errno
+
+    from fcn4.app import uploads as module
+    from fcn4.base.errors import StorageError
+
+    uploads = module.Uploads(app.state.uploads.settings, workers=0)
+    real, calls = os.write, []
+    try:
+        with uploads.receiving("a.wav") as (path, write), monkeypatch.context() as patch:
+            patch.setattr(module.os, "write", lambda fd, data: calls.append(1) or real(fd, bytes(data)[:3]))
+            write(b"0123456789")
+            assert path.read_bytes() == b"0123456789" and len(calls) == 4  # short writes looped
+        with pytest.raises(StorageError, match=re.escape(str(uploads.folder))), \
+                uploads.receiving("a.wav") as (path, write), monkeypatch.context() as patch:
+            patch.setattr(module.os, "write", lambda fd, data: (_ for _ in ()).throw(OSError(errno.ENOSPC, "full")))
+            write(b"x")
+        with contextlib.ExitStack() as held:
+            for _ in range(module.MAX_RECEIVING):
+                held.enter_context(uploads.receiving("a.wav"))
+            with pytest.raises(module.TooMany, match="uploads are being received"), uploads.receiving("b.wav"):
+                pass
+        with uploads.receiving("c.wav"):  # each one done gave its place back
+            pass
+        assert os.listdir(uploads.folder) == []
+    finally:
+        uploads.close()
 
 
 def test_a_file_that_is_no_audio_is_named_unusable(client, app):
