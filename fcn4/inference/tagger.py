@@ -209,8 +209,8 @@ class Tagger:
         return self._predict(paths, InferenceSettings.of(settings, **options), embeddings, progress)
 
     def _predict(self, paths, settings: InferenceSettings, embeddings, progress):
-        self.prepare(paths)
-        sources = find_audio(paths)
+        sources = find_audio(paths)  # listed once: ``paths`` may be a generator, read once
+        self.prepare([s.path for s in sources if s.error is None])
         aggregate = settings.aggregate
         parts_of: deque[int] = deque()  # jobs per readable file, known once its jobs are planned
 
