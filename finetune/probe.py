@@ -2,10 +2,10 @@
 
 How much of a manifest's labels do the embeddings of a store (``fcn4 embed --ray``) already hold?
 A ridge classifier (targets +-1 per label, standardised embeddings, solved by its normal equations;
-its penalty chosen once, on a fifth of the first training part held out) is fitted in ``folds``-fold cross-validation, folds
-stratified per label (iterative stratification), so every clip gets a score from a probe that never
-saw it. The metrics of these out-of-fold scores come with bootstrap 95% confidence intervals
-(resampling clips), with a per-label table and a precision-recall curve PNG per layer. A store
+its penalty chosen in every fold by an inner cross-validation of that fold's training part) is fitted in ``folds``-fold
+cross-validation, folds stratified per label (iterative stratification), so every clip gets a score from a probe
+that never saw it. The metrics of these out-of-fold scores come with bootstrap 95% confidence intervals
+(resampling clips), with a per-label table and a precision-recall curve PNG per store. A store
 folder whose sub-folders are stores (one per ``--layer``) gives one row per layer.
 """
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,8 +31,10 @@ from .intervals import LEVEL, Ranked, bootstrap, interval
 __all__ = ["ProbeResult", "probe_arrays", "run_probe", "find_stores", "ALPHAS", "BOOTS"]
 
 logger = logging.getLogger(__name__)
-#: The ridge penalties tried, per clip (a fifth of the first training part, held out, picks one).
+#: The ridge penalties tried, per clip (in each fold, an inner cross-validation of its training part picks one).
 ALPHAS = tuple(np.logspace(-4, 1, 6))
+#: Inner folds, on each fold's training part, that choose its penalty.
+INNER = 3
 #: Bootstrap resamples behind each interval.
 BOOTS = 1000
 
@@ -55,7 +58,11 @@ def probe_arrays(x: np.ndarray, y: np.ndarray, labels: Sequence[str], task: str,
     and accuracy for single-label), ``per_label`` (positives, ROC-AUC and PR-AUC with intervals) and,
     not JSON, ``scores`` (the out-of-fold scores ``[N, C]``) and ``targets`` (0/1 ``[N, C]``).
     """
-    x = np.asarray(x, np.float32)
+    x = np.asarray(x, np.float64)
+    if not np.isfinite(x).all():
+        raise ConfigError(f"the embeddings hold {int(np.sum(~np.isfinite(x)))} values that are not finite (NaN or "
+                          "infinite); write the store again (fcn4 embed --ray)")
+    x = x - x.mean(axis=0)  # centred in float64 first: X'X of uncentred float32 features loses the variance
     n = len(x)
     targets = np.asarray(y)
     onehot = np.eye(len(labels), dtype=np.int64)[targets] if task == "single" else (targets > 0).astype(np.int64)
@@ -63,15 +70,12 @@ def probe_arrays(x: np.ndarray, y: np.ndarray, labels: Sequence[str], task: str,
     signs = 2.0 * onehot - 1.0
     gram = _Gram(x, signs)  # X'X and X'Y once; each part's are its complement's differences
     scores = np.zeros((n, len(labels)))
-    alpha = None
     for k in range(folds):
         test, train = fold_of == k, fold_of != k
         if not test.any() or not train.any():
             continue
-        if alpha is None:  # the first training part picks the penalty, on a fifth of it held out
-            inner = train & (np.random.default_rng([seed, k]).random(n) < 0.2)
-            alpha = _best_alpha(gram.without(test | inner), x[inner], onehot[inner]) if inner.any() \
-                else ALPHAS[len(ALPHAS) // 2]
+        # each fold picks its penalty on its own training part (an inner cross-validation): no test clip chooses it
+        alpha = _choose_alpha(gram, x, onehot, train, [seed, k])
         scores[test] = gram.without(test).predict(alpha, x[test])
     return {**_with_intervals(onehot, scores, labels, task, boots, seed), "scores": scores, "targets": onehot}
 
@@ -81,20 +85,35 @@ class _Gram:
     ``X'X`` and ``X'Y`` of all rows are computed once, a subset's by subtracting the rows it leaves out."""
 
     def __init__(self, x, y, sums=None):
-        self.x, self.y = x, y
-        self.n, self.sum_x, self.sum_y, self.xx, self.xy = sums or (
-            len(x), x.sum(axis=0, dtype=np.float64), y.sum(axis=0), (x.T @ x).astype(np.float64),
-            (x.T @ y.astype(np.float32)).astype(np.float64))
+        self.x, self.y = (x, y) if sums else (np.asarray(x, np.float64), np.asarray(y, np.float64))
+        x, y = self.x, self.y
+        self.n, self.sum_x, self.sum_y, self.xx, self.xy = sums or (len(x), x.sum(axis=0), y.sum(axis=0), x.T @ x,
+                                                                    x.T @ y)
 
     def without(self, rows) -> "_Gram":
         out_x, out_y = self.x[rows], self.y[rows]
-        return _Gram(self.x, self.y, (self.n - len(out_x), self.sum_x - out_x.sum(axis=0, dtype=np.float64),
-                                      self.sum_y - out_y.sum(axis=0), self.xx - (out_x.T @ out_x).astype(np.float64),
-                                      self.xy - (out_x.T @ out_y.astype(np.float32)).astype(np.float64)))
+        return _Gram(self.x, self.y, (self.n - len(out_x), self.sum_x - out_x.sum(axis=0),
+                                      self.sum_y - out_y.sum(axis=0), self.xx - out_x.T @ out_x,
+                                      self.xy - out_x.T @ out_y))
+
+    def predict_many(self, alphas, x) -> list[np.ndarray]:
+        """:meth:`predict` for each penalty of ``alphas``, by one eigendecomposition of these rows' system."""
+        mean, mean_y = self.sum_x / self.n, self.sum_y / self.n
+        covariance = self.xx - self.n * np.outer(mean, mean)
+        scale = np.sqrt(np.maximum(np.diag(covariance) / self.n, 0.0))
+        scale = np.where(scale > 1e-12, scale, 1.0)
+        cross = (self.xy - self.n * np.outer(mean, mean_y)) / scale[:, None]
+        try:
+            values, vectors = np.linalg.eigh(covariance / np.outer(scale, scale))
+        except (np.linalg.LinAlgError, ValueError) as exc:
+            raise ConfigError(f"the ridge probe of {self.n} clips x {len(scale)} features cannot be solved ({exc}); "
+                              "check the store's embeddings, or give more clips") from exc
+        projected, z = vectors.T @ cross, ((np.asarray(x, np.float64) - mean) / scale) @ vectors
+        return [z @ (projected / (values + alpha * self.n)[:, None]) + mean_y for alpha in alphas]
 
     def predict(self, alpha: float, x) -> np.ndarray:
         """Scores of ``x`` by the ridge fitted to these rows (features standardised by these rows)."""
-        from scipy.linalg import cho_factor, cho_solve
+        from scipy.linalg import LinAlgError, cho_factor, cho_solve
 
         mean, mean_y = self.sum_x / self.n, self.sum_y / self.n
         covariance = self.xx - self.n * np.outer(mean, mean)
@@ -102,19 +121,31 @@ class _Gram:
         scale = np.where(scale > 1e-12, scale, 1.0)
         cross = (self.xy - self.n * np.outer(mean, mean_y)) / scale[:, None]
         system = covariance / np.outer(scale, scale) + alpha * self.n * np.eye(len(scale))
-        weights = cho_solve(cho_factor(system), cross) / scale[:, None]
+        try:
+            weights = cho_solve(cho_factor(system), cross) / scale[:, None]
+        except (LinAlgError, ValueError) as exc:
+            raise ConfigError(f"the ridge probe of {self.n} clips x {len(scale)} features (penalty {alpha:g}) cannot "
+                              f"be solved ({exc}); check the store's embeddings, or give more clips") from exc
         return (np.asarray(x, np.float64) - mean) @ weights + mean_y
 
 
-def _best_alpha(fit: _Gram, x, onehot) -> float:
-    """The penalty of :data:`ALPHAS` whose fit scores the held-out rows best (mean ROC-AUC over their labels)."""
-    usable = [j for j in range(onehot.shape[1]) if 0 < onehot[:, j].sum() < len(onehot)]
-    if not usable:
+def _choose_alpha(gram: _Gram, x, onehot, train, seed) -> float:
+    """The penalty of :data:`ALPHAS` whose ridge scores ``train``'s rows best (mean ROC-AUC over their labels) in an
+    :data:`INNER`-fold cross-validation on those rows alone."""
+    rows = np.flatnonzero(train)
+    part = np.random.default_rng(seed).permutation(len(rows)) % INNER
+    found = np.zeros((len(ALPHAS), len(rows), onehot.shape[1]))
+    for i in range(min(INNER, len(rows))):
+        held = np.zeros(len(x), bool)
+        held[rows[part == i]] = True
+        found[:, part == i] = gram.without(~train | held).predict_many(ALPHAS, x[held])
+    targets = onehot[rows]
+    usable = [j for j in range(targets.shape[1]) if 0 < targets[:, j].sum() < len(targets)]
+    if not usable or len(rows) < INNER:
         return ALPHAS[len(ALPHAS) // 2]
-    ones = np.ones((1, len(onehot)), np.float32)
-    found = [np.mean([Ranked(onehot[:, j], scores[:, j]).aucs(ones)[0][0] for j in usable])
-             for scores in (fit.predict(alpha, x) for alpha in ALPHAS)]
-    return ALPHAS[int(np.argmax(found))]
+    ones = np.ones((1, len(targets)), np.float32)
+    means = [np.mean([Ranked(targets[:, j], scores[:, j]).aucs(ones)[0][0] for j in usable]) for scores in found]
+    return ALPHAS[int(np.argmax(means))]
 
 
 def _with_intervals(onehot, scores, labels, task, boots, seed) -> dict:
@@ -197,7 +228,7 @@ def _layer_rank(store) -> int:
 def run_probe(config, *, log: Callable[[str], None] | None = None,
               warn: Callable[[str], None] | None = None) -> ProbeResult:
     """The probe ``config`` asks for (``store``, ``manifest``, ``folds``, ``seed``); writes ``probe.json`` and a
-    PR-curve PNG per layer into the run folder."""
+    PR-curve PNG per store (named after its folder) into the run folder."""
     from .manifest import read_manifest
 
     log, warn = log or logger.info, warn or logger.warning
@@ -225,7 +256,7 @@ def run_probe(config, *, log: Callable[[str], None] | None = None,
         kept = [items[i] for i in chosen]
         found = probe_arrays(x, dataset.targets(kept), dataset.labels, dataset.task, folds=config.folds,
                              seed=config.seed)
-        png = run_dir / f"pr_curves-{layer}.png"
+        png = run_dir / ("pr_curves-" + re.sub(r"[^\w.-]", "_", store.folder.name) + ".png")  # a store's, not a layer's
         rows.append({"layer": layer, "store": str(store.folder), "features": int(x.shape[1]), "clips": len(kept),
                      "metrics": found["metrics"], "per_label": found["per_label"], "left_out": found["left_out"],
                      "pr_curves": str(png), "seconds": round(time.perf_counter() - mark, 3)})

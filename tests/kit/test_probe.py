@@ -1,5 +1,6 @@
 """Linear probes of stored embeddings: intervals that cover, exact weighted metrics, one row per layer."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +11,8 @@ from fcn4.library.store import Store, StoreSettings
 from finetune import FinetuneConfig, run
 from finetune.cli import main
 from finetune.intervals import Ranked, interval, resample_weights
+from fcn4.errors import ConfigError
+from finetune import probe
 from finetune.probe import ALPHAS, _Gram, probe_arrays
 
 
@@ -59,6 +62,41 @@ def test_a_single_label_probe_reports_accuracy_with_an_interval():
     assert set(found["per_label"]) == {"x", "y", "z"} and "micro_roc_auc" not in found["metrics"]
 
 
+def test_every_fold_chooses_its_penalty_on_its_own_training_part(monkeypatch):
+    rng = np.random.default_rng(5)
+    x, y = _sample(rng, 200, rng.normal(size=(6, 2)))
+    x[:, 0] = np.arange(200) - 99.5  # each clip told by its first feature (mean 0: centring keeps it)
+    calls, real = [], _Gram.predict_many
+    monkeypatch.setattr(_Gram, "predict_many", lambda fit, alphas, held: calls.append(
+        (fit.n, set(np.rint(held[:, 0] + 99.5).astype(int).tolist()))) or real(fit, alphas, held))
+    probe_arrays(x, y, ["a", "b"], "multi", folds=4, seed=2, boots=10)
+    fold_of = probe.iterative_folds((y > 0).astype(np.int64), 4, 2)
+    assert len(calls) == 4 * probe.INNER
+    for k in range(4):  # the penalty of fold k: fitted and scored on fold k's training part only
+        training = set(np.flatnonzero(fold_of != k).tolist())
+        held = [scored for _, scored in calls[k * probe.INNER:(k + 1) * probe.INNER]]
+        assert set().union(*held) == training
+        assert all(fitted == len(training) - len(scored) for fitted, scored in calls[k * probe.INNER:][:probe.INNER])
+
+
+def test_features_far_from_zero_score_as_centred_ones_and_a_failed_solve_is_named(monkeypatch):
+    rng = np.random.default_rng(9)
+    x, y = _sample(rng, 150, rng.normal(size=(5, 2)))
+    near = probe_arrays(x.astype(np.float64), y, ["a", "b"], "multi", folds=3, boots=10)
+    far = probe_arrays(x.astype(np.float64) + 1e4, y, ["a", "b"], "multi", folds=3, boots=10)
+    np.testing.assert_allclose(far["scores"], near["scores"], atol=1e-6)
+    with pytest.raises(ConfigError, match="not finite"):
+        probe_arrays(np.where(np.arange(5) == 2, np.nan, x), y, ["a", "b"], "multi", folds=3, boots=10)
+    import scipy.linalg
+
+    def singular(*args, **kwargs):
+        raise scipy.linalg.LinAlgError("2-th leading minor not positive definite")
+
+    monkeypatch.setattr(scipy.linalg, "cho_factor", singular)
+    with pytest.raises(ConfigError, match="cannot be solved .*leading minor"):
+        probe_arrays(x, y, ["a", "b"], "multi", folds=3, boots=10)
+
+
 def _store(folder, layer, paths, vectors):
     settings = StoreSettings(weights="w.ckpt", sha256="ab" * 32, labels=("a", "b"), front_end={"n_mels": 96},
                              features=vectors.shape[1], embeddings=True, layer=layer)
@@ -81,18 +119,21 @@ def test_a_store_of_several_layers_gives_one_row_per_layer_and_a_pr_curve_each(t
     (tmp_path / "labels.csv").write_text("path,labels\n" + "".join(
         f"audio/c{i}.wav,{';'.join(n for n, v in zip(names, row) if v)}\n" for i, row in enumerate(y)))
     _store(tmp_path / "stores" / "deep", "penultimate", paths, x)
+    _store(tmp_path / "stores" / "deep again", "penultimate", paths, x)  # a second store of one layer: its own PNG
     _store(tmp_path / "stores" / "early", "block2", paths[:100], rng.normal(size=(100, 4)).astype(np.float32))
     code = main(["--store", str(tmp_path / "stores"), "--manifest", str(tmp_path / "labels.csv"), "--probe",
                  "--out", str(tmp_path / "probe"), "--folds", "4"])
     assert code == 0
     saved = json.loads((tmp_path / "probe" / "probe.json").read_text())
-    assert [row["layer"] for row in saved["rows"]] == ["block2", "penultimate"]  # in the network's order
-    early, deep = saved["rows"]
+    assert [row["layer"] for row in saved["rows"]] == ["block2", "penultimate", "penultimate"]  # the network's order
+    early, deep, _ = saved["rows"]
     assert (early["clips"], deep["clips"]) == (100, 120)
     assert deep["metrics"]["roc_auc"]["value"] > 0.8 > early["metrics"]["roc_auc"]["value"]
     for row in saved["rows"]:
-        assert (tmp_path / "probe" / f"pr_curves-{row['layer']}.png").read_bytes()[:4] == b"\x89PNG"
+        assert Path(row["pr_curves"]).read_bytes()[:4] == b"\x89PNG"
         assert set(row["per_label"]) == {"bass", "drums", "voice"}
+    assert sorted(Path(row["pr_curves"]).name for row in saved["rows"]) == [
+        "pr_curves-deep.png", "pr_curves-deep_again.png", "pr_curves-early.png"]
     out = capsys.readouterr()
     assert "block2" in out.out and "[" in out.out and "20 of the manifest's 120 clips are not in the store" in out.err
 
