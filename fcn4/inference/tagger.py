@@ -65,6 +65,9 @@ class Tagger:
     ...     embeddings = tagger.embed(["my_music/"]).save("embeddings.npz")
     """
 
+    #: The block the embeddings come from: a layer view's (``from_network(net.layer_view(...))``), else penultimate.
+    layer = "penultimate"
+
     def __init__(self, weights=DEFAULT_UID, *, settings: InferenceSettings | None = None, backend: str | None = None,
                  batch_size: int = 4, workers: int | None = None, threads: int | None = None, labels=None):
         self._setup(lambda: _open_weights(weights, labels), workers, _engine(settings, backend), batch_size, threads)
@@ -75,6 +78,7 @@ class Tagger:
                      batch_size: int = 4, workers: int | None = None, threads: int | None = None) -> "Tagger":
         """A tagger for a network in memory (e.g. just fine-tuned); its weights are used as they are."""
         tagger = cls.__new__(cls)
+        tagger.layer = getattr(net, "layer", "penultimate")
         source = f"<{type(net).__name__} in memory>"
         tagger._setup(lambda: (lambda: net, None, labels, front_end, source, None), workers,
                       _engine(settings, backend), batch_size, threads)
@@ -206,7 +210,12 @@ class Tagger:
         grow with a file's length.
         """
         # The settings are checked now, at the call; the work starts when the caller iterates.
-        return self._predict(paths, InferenceSettings.of(settings, **options), embeddings, progress)
+        settings = InferenceSettings.of(settings, **options)
+        if settings.layer not in ("penultimate", self.layer):  # another block's vectors, never penultimate's
+            raise SettingError(f"layer {settings.layer!r}: this tagger's network gives the {self.layer} embeddings "
+                               f"only; for another block run `fcn4 embed --layer {settings.layer} --backend "
+                               "mindspore`, or Tagger.from_network(net.layer_view(layer), backend='mindspore')")
+        return self._predict(paths, settings, embeddings, progress)
 
     def _predict(self, paths, settings: InferenceSettings, embeddings, progress):
         sources = find_audio(paths)  # listed once: ``paths`` may be a generator, read once

@@ -59,3 +59,25 @@ def test_the_store_records_its_layer_and_refuses_another():
     assert any(d.startswith("layer:") for d in kept.differences(StoreSettings(
         weights="w", sha256=None, labels=("a",), front_end={}, features=8)))
     assert LAYERS[-1] == "penultimate"
+
+
+def test_a_layer_the_tagger_or_the_library_job_cannot_give_is_refused_never_given_as_penultimate(tmp_path):
+    from fcn4 import Tagger
+    from fcn4.library.job import tag_library
+
+    net = randomise(FCN4(**SMALL, num_classes=2), seed=4)
+    save_checkpoint(net, tmp_path / "w.ckpt")
+    song = tmp_path / "song.wav"
+    write_audio(song, synth_track(5.0, 12000, seed=1), 12000)
+    with Tagger.from_network(net, labels=("a", "b"), backend="mindspore", workers=0) as tagger:
+        with pytest.raises(SettingError, match="layer 'block2'.*fcn4 embed --layer block2"):
+            tagger.embed([str(song)], layer="block2")
+        assert tagger.embed([str(song)]).vectors.shape == (1, 16)
+    with Tagger.from_network(net.layer_view("block2"), labels=("a", "b"), backend="mindspore", workers=0) as view:
+        assert view.embed([str(song)], layer="block2").vectors.shape == (1, 2 * SMALL["in_classes"][2])
+        with pytest.raises(SettingError, match="layer 'block3'"):
+            view.embed([str(song)], layer="block3")
+    with pytest.raises(SettingError, match="layer 'block3'.*fcn4 embed --layer block3"):
+        tag_library([str(song)], tmp_path / "store", weights=str(tmp_path / "w.ckpt"), labels=("a", "b"),
+                    embeddings=True, layer="block3")
+    assert not (tmp_path / "store").exists()  # refused before anything was written
