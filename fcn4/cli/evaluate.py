@@ -18,13 +18,14 @@ def add_arguments(parser) -> None:
     d = defaults(evaluate)
     parser.add_argument("--weights", required=True, help="hub uid, card or .ckpt")
     parser.add_argument("--features", required=True, help="a folder written by fcn4 prepare")
-    parser.add_argument("--split", choices=SPLITS, default=d["split"], help=f"default {d['split']}")
+    parser.add_argument("--split", choices=SPLITS, default=None,
+                        help=f"default {d['split']}; with --calibrate valid (the test split stays unseen)")
     parser.add_argument("--batch-size", type=common.positive_int, default=d["batch_size"],
                         help=f"clips per network call (default {d['batch_size']})")
     add_reader_threads(parser, d["reader_threads"])
     parser.add_argument("--json", default=None, metavar="FILE", help="write the metrics here (default: stdout)")
     parser.add_argument("--calibrate", default=None, metavar="CARD.md",
-                        help="also choose each tag's threshold on --split (use valid) and write the weights' card "
+                        help="also choose each tag's threshold on --split (default valid) and write the weights' card "
                              "with them (its Thresholds section) here, for fcn4 tag --threshold card")
     parser.add_argument("--threshold-policy", default="f1", metavar="POLICY",
                         help="with --calibrate: f1 (best F1, default), precision=P or recall=R")
@@ -32,6 +33,11 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     check_output_file("--json", args.json)
+    if args.split is None:  # thresholds chosen on the test split would flatter it: --calibrate reads valid
+        args.split = "valid" if args.calibrate else defaults(evaluate)["split"]
+    elif args.calibrate and args.split == "test":
+        log("warning: --calibrate --split test chooses the thresholds on the test split, so its metrics with "
+            "them are optimistic; leave --split out to calibrate on valid")
     card = None
     if args.calibrate:
         from ..hub.weights import resolve
@@ -74,7 +80,7 @@ def _write_calibrated(card, result: dict, args) -> None:
     if problems:
         raise CardError(args.calibrate, problems)
     write_text_atomic(args.calibrate, text)
-    if args.split != "valid":
-        log(f"note: thresholds chosen on the {args.split} split; the valid split keeps the test split honest")
+    if args.split == "train":
+        log("note: thresholds chosen on the train split; the valid split keeps them honest")
     log(f"thresholds of {len(thresholds)} tags ({args.threshold_policy}, {args.split} split) written into "
         f"{args.calibrate}; put the checkpoint beside it and tag with --weights {args.calibrate} --threshold card")

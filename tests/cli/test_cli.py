@@ -115,3 +115,28 @@ def test_library_modules_never_print():
                 for node in ast.walk(ast.parse(path.read_text("utf-8")))
                 if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print"]
     assert printing == []
+
+
+def test_evaluate_calibrates_on_the_valid_split_unless_test_is_asked_for_with_a_warning(tmp_path, monkeypatch,
+                                                                                          capsys):
+    import functools
+    from types import SimpleNamespace
+
+    import fcn4.hub.weights
+    from fcn4.cli import evaluate as command
+
+    asked = []
+    monkeypatch.setattr(fcn4.hub.weights, "resolve", lambda weights: SimpleNamespace(card_path="card.md"))
+    @functools.wraps(command.evaluate)  # its signature gives the flags' defaults
+    def evaluate(*args, split, **kwargs):
+        asked.append(split)
+        return {"roc_auc": 0.5}
+
+    monkeypatch.setattr(command, "evaluate", evaluate)
+    monkeypatch.setattr(command, "_write_calibrated", lambda card, result, args: None)
+    common = ["evaluate", "--weights", "w", "--features", "f", "--json", str(tmp_path / "m.json")]
+    for extra, split in [([], "test"), (["--calibrate", str(tmp_path / "c.md")], "valid"),
+                         (["--calibrate", str(tmp_path / "c.md"), "--split", "test"], "test")]:
+        assert main(common + extra) == 0
+        assert asked.pop() == split
+    assert "warning: --calibrate --split test" in capsys.readouterr().err
