@@ -103,7 +103,7 @@ def print_test(log, test, dataset, best_epoch):
     if dataset.task == "multi":
         log(f"test ({test['support']} clips, best epoch {best_epoch}): macro ROC-AUC {_shown(test['roc_auc'])}  "
             f"micro ROC-AUC {_shown(test['micro_roc_auc'])}  macro PR-AUC {_shown(test['pr_auc'])}  "
-            f"macro F1 {test['macro_f1']:.4f}  micro F1 {test['micro_f1']:.4f}  loss {test['loss']:.4f}")
+            f"macro F1 {_shown(test['macro_f1'])}  micro F1 {test['micro_f1']:.4f}  loss {test['loss']:.4f}")
         log(multilabel_table(test, labels))
         return
     log(f"test ({test['support']} clips, best epoch {best_epoch}): accuracy {test['accuracy']:.4f}  "

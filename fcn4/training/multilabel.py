@@ -120,7 +120,8 @@ def multilabel_metrics(targets, probabilities, labels: Sequence[str], loss: floa
     -------
     dict
         JSON-ready: ``roc_auc``/``pr_auc`` (macro, over the labels with positives and negatives; None if
-        none has), ``micro_roc_auc``/``micro_pr_auc`` (all decisions pooled), ``macro_f1``, ``micro_f1``,
+        none has), ``micro_roc_auc``/``micro_pr_auc`` (all decisions pooled), ``macro_f1`` (over the labels
+        with positives; None if none has), ``micro_f1``,
         ``per_label`` (roc_auc, pr_auc, precision, recall, f1, positives, threshold), ``left_out``,
         ``support``, and ``loss`` if given.
 
@@ -154,7 +155,8 @@ def multilabel_metrics(targets, probabilities, labels: Sequence[str], loss: floa
         "roc_auc": roc, "pr_auc": pr,
         "micro_roc_auc": float(roc_auc_score(flat_t, flat_p)) if mixed else None,
         "micro_pr_auc": float(average_precision_score(flat_t, flat_p)) if mixed else None,
-        "macro_f1": float(np.mean(f1)), "micro_f1": float(micro[2]),
+        # a label without positives in the split has no F1 to speak of: left out of the mean, as of ROC's
+        "macro_f1": float(np.mean(f1[positives > 0])) if positives.any() else None, "micro_f1": float(micro[2]),
         "support": int(len(targets)), "left_out": left_out,
         "per_label": {label: {"roc_auc": roc_per.get(label), "pr_auc": pr_per.get(label),
                               "precision": float(precision[c]), "recall": float(recall[c]), "f1": float(f1[c]),

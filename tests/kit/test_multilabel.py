@@ -127,3 +127,13 @@ def test_head_mode_trains_on_another_block_s_embeddings_and_saves_the_head_alone
     assert result.metrics["roc_auc"] >= 0.8
     with pytest.raises(Exception, match="only head mode"):
         trained.config.replace(layer="block2", mode="full")
+
+
+def test_macro_f1_leaves_out_a_label_without_positives_as_roc_auc_does():
+    from fcn4.training.multilabel import multilabel_metrics
+
+    t = np.array([[1, 0, 0], [0, 1, 0], [1, 1, 0], [0, 0, 0]])
+    p = np.array([[.9, .2, .1], [.3, .8, .2], [.7, .6, .3], [.1, .4, .2]])
+    metrics = multilabel_metrics(t, p, ["vocals", "drums", "flute"])
+    assert metrics["macro_f1"] == metrics["roc_auc"] == 1.0 and metrics["left_out"] == ["flute"]
+    assert multilabel_metrics(np.zeros((2, 2)), np.full((2, 2), .1), ["a", "b"])["macro_f1"] is None
