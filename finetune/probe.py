@@ -75,8 +75,9 @@ def probe_arrays(x: np.ndarray, y: np.ndarray, labels: Sequence[str], task: str,
         if not test.any() or not train.any():
             continue
         # each fold picks its penalty on its own training part (an inner cross-validation): no test clip chooses it
-        alpha = _choose_alpha(gram, x, onehot, train, [seed, k])
-        scores[test] = gram.without(test).predict(alpha, x[test])
+        fit = gram.without(test)
+        alpha = _choose_alpha(fit, x, onehot, train, [seed, k])
+        scores[test] = fit.predict(alpha, x[test])
     return {**_with_intervals(onehot, scores, labels, task, boots, seed), "scores": scores, "targets": onehot}
 
 
@@ -129,8 +130,8 @@ class _Gram:
         return (np.asarray(x, np.float64) - mean) @ weights + mean_y
 
 
-def _choose_alpha(gram: _Gram, x, onehot, train, seed) -> float:
-    """The penalty of :data:`ALPHAS` whose ridge scores ``train``'s rows best (mean ROC-AUC over their labels) in an
+def _choose_alpha(fit: _Gram, x, onehot, train, seed) -> float:
+    """The penalty of :data:`ALPHAS` whose ridge (``fit``: on ``train``'s rows) scores those rows best (mean ROC-AUC over their labels) in an
     :data:`INNER`-fold cross-validation on those rows alone."""
     rows = np.flatnonzero(train)
     part = np.random.default_rng(seed).permutation(len(rows)) % INNER
@@ -138,7 +139,7 @@ def _choose_alpha(gram: _Gram, x, onehot, train, seed) -> float:
     for i in range(min(INNER, len(rows))):
         held = np.zeros(len(x), bool)
         held[rows[part == i]] = True
-        found[:, part == i] = gram.without(~train | held).predict_many(ALPHAS, x[held])
+        found[:, part == i] = fit.without(held).predict_many(ALPHAS, x[held])
     targets = onehot[rows]
     usable = [j for j in range(targets.shape[1]) if 0 < targets[:, j].sum() < len(targets)]
     if not usable or len(rows) < INNER:
