@@ -14,7 +14,19 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["classification_metrics", "tagging_metrics", "tagging_table", "macro_roc_auc", "per_label_scores", "confusion_text", "save_confusion_png"]
+__all__ = ["classification_metrics", "tagging_metrics", "tagging_table", "macro_roc_auc", "per_label_scores", "checked_scores", "confusion_text", "save_confusion_png"]
+
+
+def checked_scores(targets, probabilities, labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """``targets`` and ``probabilities`` as arrays, both ``[N, len(labels)]`` with N > 0 (else ValueError)."""
+    targets = np.asarray(targets)
+    probabilities = np.asarray(probabilities, np.float64)
+    if len(targets) == 0:
+        raise ValueError("no examples to evaluate: the split is empty")
+    if targets.shape != probabilities.shape or targets.ndim != 2 or targets.shape[1] != len(labels):
+        raise ValueError(f"targets and probabilities must both be [N, {len(labels)}], got {targets.shape} "
+                         f"and {probabilities.shape}")
+    return targets, probabilities
 
 
 def per_label_scores(targets: np.ndarray, scores: np.ndarray, labels: Sequence[str],
@@ -79,13 +91,7 @@ def tagging_metrics(targets, probabilities, labels: Sequence[str], loss: float |
     >>> m["roc_auc"], m["pr_auc"], m["left_out"]
     (1.0, 1.0, ['choral'])
     """
-    targets = np.asarray(targets)
-    probabilities = np.asarray(probabilities, np.float64)
-    if len(targets) == 0:
-        raise ValueError("no examples to evaluate: the split is empty")
-    if targets.shape != probabilities.shape or targets.shape[1] != len(labels):
-        raise ValueError(f"targets and probabilities must both be [N, {len(labels)}], got {targets.shape} "
-                         f"and {probabilities.shape}")
+    targets, probabilities = checked_scores(targets, probabilities, labels)
     roc, roc_per_tag, left_out = per_label_scores(targets, probabilities, labels, "roc_auc")
     pr, pr_per_tag, _ = per_label_scores(targets, probabilities, labels, "pr_auc")
     positives = targets.sum(axis=0)

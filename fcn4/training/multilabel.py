@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .metrics import per_label_scores
+from .metrics import checked_scores, per_label_scores
 
 __all__ = ["TASKS", "multi_hot", "iterative_stratified_split", "iterative_folds", "iterative_assignment",
            "multilabel_metrics", "multilabel_table"]
@@ -135,13 +135,8 @@ def multilabel_metrics(targets, probabilities, labels: Sequence[str], loss: floa
     """
     from sklearn.metrics import average_precision_score, precision_recall_fscore_support, roc_auc_score
 
-    targets = (np.asarray(targets) > 0).astype(np.int64)
-    probabilities = np.asarray(probabilities, np.float64)
-    if len(targets) == 0:
-        raise ValueError("no examples to evaluate: the split is empty")
-    if targets.shape != probabilities.shape or targets.shape[1] != len(labels):
-        raise ValueError(f"targets and probabilities must both be [N, {len(labels)}], got {targets.shape} "
-                         f"and {probabilities.shape}")
+    targets, probabilities = checked_scores(targets, probabilities, labels)
+    targets = (targets > 0).astype(np.int64)
     cut = np.broadcast_to(np.asarray(0.5 if thresholds is None else thresholds, np.float64), (len(labels),))
     predicted = (probabilities >= cut[None, :]).astype(np.int64)
     roc, roc_per, left_out = per_label_scores(targets, probabilities, labels, "roc_auc")
