@@ -26,13 +26,36 @@ _DEVICES = {"cpu": "CPU", "cuda": "GPU"}
 
 
 def openvino_module():
-    """``openvino``, or a :class:`BackendError` saying what to install."""
-    try:
-        import openvino
-    except ImportError as exc:
-        raise BackendError("OpenVINO is not installed (pip install openvino); use --backend onnxruntime, "
-                           "or leave --backend at auto") from exc
+    """``openvino``, or a :class:`BackendError` saying what to install.
+
+    ``import openvino`` imports its model converter, which, unless the user has declined in a file in
+    their home folder, writes ``~/intel/openvino_ga_cid`` and sends an "import" event to Google
+    Analytics from a process it forks (seen from every Ray actor that opened OpenVINO). Imported here,
+    the converter gets OpenVINO's own stand-in for its telemetry (what it uses when the
+    ``openvino-telemetry`` package is absent): nothing is written or sent. An OpenVINO the program
+    imported before is left as it is.
+    """
+    import sys
+
+    if "openvino" not in sys.modules:
+        held = sys.modules.get("openvino_telemetry", _ABSENT)
+        sys.modules["openvino_telemetry"] = None  # `import openvino_telemetry` raises ImportError meanwhile
+        try:
+            import openvino  # noqa: F401
+        except ImportError as exc:
+            raise BackendError("OpenVINO is not installed (pip install openvino); use --backend onnxruntime, "
+                               "or leave --backend at auto") from exc
+        finally:
+            if held is _ABSENT:
+                sys.modules.pop("openvino_telemetry", None)
+            else:
+                sys.modules["openvino_telemetry"] = held
+    import openvino
+
     return openvino
+
+
+_ABSENT = object()
 
 
 class OpenVinoBackend(Backend):

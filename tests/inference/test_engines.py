@@ -256,6 +256,43 @@ def test_a_cached_choice_starts_without_mindspore_or_the_engines_not_chosen(net,
     assert done.stdout.split() == ["cached", "False", "False"]
 
 
+_LOOKUPS = """
+import os, socket, sys
+def record(name):
+    def looked_up(host, *args, **kwargs):
+        with open(sys.argv[1], "a") as f:  # a process forked meanwhile writes here too
+            f.write(f"{name} {host}\\n")
+        raise OSError("no network in this test")
+    return looked_up
+socket.getaddrinfo = record("getaddrinfo")
+socket.socket.connect = lambda self, address: record("connect")(address[0] if isinstance(address, tuple) else address)
+from fcn4 import Tagger
+with Tagger(sys.argv[2], workers=0, backend="openvino", labels=[f"t{i}" for i in range(12)]) as tagger:
+    tagger.engine
+import time; time.sleep(1)  # what a background thread would send, it sends by now
+"""
+
+
+@pytest.mark.slow
+def test_opening_openvino_looks_nothing_up_and_writes_nothing_in_the_home_folder(net, tmp_path):
+    """`import openvino` alone would write ~/intel/openvino_ga_cid and send an event to Google Analytics."""
+    import os
+    import subprocess
+
+    from fcn4 import save_checkpoint
+
+    checkpoint = str(save_checkpoint(net, tmp_path / "small.ckpt"))
+    home, lookups = tmp_path / "home", tmp_path / "lookups.txt"
+    home.mkdir()
+    lookups.touch()
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "TF_BUILD", "JENKINS_URL")}  # (telemetry's own opt-outs)
+    done = subprocess.run([sys.executable, "-c", _LOOKUPS, str(lookups), checkpoint], capture_output=True, text=True,
+                          timeout=300, env={**env, "HOME": str(home), "FCN4_HUB_DIR": str(tmp_path / "hub")})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert lookups.read_text() == ""
+    assert not list(home.iterdir())
+
+
 def test_the_command_line_records_the_engine_and_its_check_and_info_prints_the_table(net, tmp_path, capsys):
     from fcn4 import DEFAULT_FRONT_END as FE
     from fcn4 import save_checkpoint
