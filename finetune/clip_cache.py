@@ -17,6 +17,7 @@ import numpy as np
 
 from fcn4.audio.frontend import FrontEnd
 from fcn4.base.files import replace_durably, temporary_beside, write_text_atomic
+from fcn4.base.npy import load_npy
 from fcn4.hub.cache import get_hub_dir
 from fcn4.hub.download import sha256_file
 
@@ -67,7 +68,7 @@ class ClipCache:
             return None, None
         if path.is_file():
             try:
-                return np.load(path, allow_pickle=False), None
+                return load_npy(path), None  # not np.load: see fcn4.base.npy
             except (OSError, ValueError):
                 path.unlink(missing_ok=True)  # damaged: computed again
                 return None

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fcn4.base.npy import load_npy
 from fcn4.hub.weights import resolve
 from fcn4.training.batches import ArrayBatches, PipelineBatches
 from fcn4.training.datasets import SPLITS, Item, LabelledDataset, read_dataset
@@ -344,7 +345,7 @@ def _fill_cache(work: list, compute: Callable[[list], None], world: World, missi
 
 def _loader(paths):
     """Reads the i-th cached log-mel input as ``[1, mels, frames]``."""
-    return lambda i: np.load(paths[i], allow_pickle=False)[None]
+    return lambda i: load_npy(paths[i])[None]  # not np.load, on the pipeline's threads: see fcn4.base.npy
 
 
 def _y(dataset: LabelledDataset, labels: list):
