@@ -5,7 +5,7 @@ import pytest
 
 @pytest.mark.ray
 def test_a_test_that_starts_ray_joins_the_ray_group(request, pytestconfig):
-    if not pytestconfig.getvalue("loadgroup"):
+    if not getattr(pytestconfig.option, "loadgroup", False):  # set on the workers of --dist loadgroup
         pytest.skip("not run under pytest-xdist --dist loadgroup")
     # xdist groups by a suffix of the test's id; pytest 9.2 ignores the id xdist 3.8 sets (setup.cfg pins)
     assert request.node.nodeid.endswith("@ray"), request.node.nodeid

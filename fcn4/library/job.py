@@ -38,7 +38,7 @@ from ..hub.weights import DEFAULT_UID
 from ..inference.settings import InferenceSettings
 from .extra import require
 from .keys import KeySet
-from .listing import LISTING, write_listing
+from .listing import LISTING, listing_dataset, write_listing
 from .ray_session import _LOOPBACK_ONLY, local_ray, loopback_ray_environment, ray_reason  # noqa: F401
 from .ray_session import ray_session as _ray_session
 from .results import PART_SECONDS, ROWS_PER_PART, LibraryJobOptions, LibraryResult, RunCounts  # noqa: F401
@@ -168,9 +168,7 @@ def _run(ray, inputs: _Inputs, target: Store, decoding, network: NetworkSpec, mo
     per_node = math.ceil(actors / nodes)
     network = dataclasses.replace(network, threads=network.threads or max(1, (cpus // nodes) // per_node))
     done_ref, model_ref = ray.put(inputs.done), ray.put(model)
-    listing = inputs.listing
-    source = f"local://{listing}" if ray.util.client.ray.is_connected() or len(ray.nodes()) > 1 else str(listing)
-    dataset = (ray.data.read_parquet(source)
+    dataset = (listing_dataset(ray, inputs.listing, on_driver=len(ray.nodes()) > 1)
                .repartition(target_num_rows_per_block=FILES_PER_BLOCK)
                .map_batches(plan_batch, fn_args=(decoding, done_ref), batch_size=FILES_PER_BLOCK, num_cpus=0.5)
                .map_batches(decode_batch, fn_args=(decoding,), batch_size=1, num_cpus=1)
