@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DOCS_STAMP := $(VENV)/.installed-docs
 
-.PHONY: demo test docs bench clean
+.PHONY: demo test quick docs bench clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,9 @@ demo: $(STAMP)  ## fine-tune FCN-4 end to end on a synthetic GTZAN-layout corpus
 
 test: $(STAMP)  ## the test suite (CI runs this), on two workers: much of it waits on processes
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+quick: $(STAMP)  ## the quick loop while developing: the tests not marked slow (under 90 s on 2 cores)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not slow"
 
 $(DOCS_STAMP): $(STAMP) setup.cfg pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,docs]'

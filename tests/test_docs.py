@@ -42,6 +42,7 @@ def test_every_page_is_in_the_nav():
 
 
 @pytest.mark.ray  # the library guide's example runs a job on a local Ray
+@pytest.mark.slow
 def test_docs_python_examples_run_as_written(tmp_path, monkeypatch, capsys):
     pages = nav_pages()
     assert sum(len(python_blocks(p)) for p in pages) >= 10

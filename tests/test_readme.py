@@ -3,6 +3,8 @@ stays short (the manual is docs/); its links to docs/ lead to files that exist."
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 MAX_LINES = 150
@@ -36,6 +38,7 @@ def docs_links(path: Path) -> list[tuple[str, Path]]:
     return links
 
 
+@pytest.mark.slow
 def test_readme_python_examples_run_as_written(tmp_path, monkeypatch, capsys):
     assert len(python_blocks(README)) >= 2
     monkeypatch.chdir(tmp_path)

@@ -15,6 +15,7 @@ def test_fcn4_names_and_wings_resolve_on_first_use():
         assert importlib.import_module(f"fcn4.{wing}") is getattr(fcn4, wing)
 
 
+@pytest.mark.slow
 def test_a_submodule_is_an_attribute_without_importing_it_first():
     """``import fcn4; fcn4.hub.weights.resolve`` used to raise AttributeError unless hubconf had run."""
     code = "import fcn4; print(fcn4.hub.weights.resolve('none').kind, fcn4.hub.weights.DEFAULT_UID)"

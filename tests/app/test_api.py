@@ -204,6 +204,7 @@ def test_an_upload_too_large_is_refused_and_nothing_is_left(client, app):
     assert os.stat(app.state.uploads.folder).st_mode & 0o077 == 0   # a private folder
 
 
+@pytest.mark.slow
 def test_a_dropped_file_is_tagged_with_the_stores_weights(client, app, library):
     data = open(library[1]["query.wav"], "rb").read()
     app.state.uploads.max_bytes = len(data) + 1
@@ -266,6 +267,7 @@ def test_uploads_write_whole_name_a_full_disk_and_are_bounded_at_once(app, monke
         uploads.close()
 
 
+@pytest.mark.slow
 def test_a_file_that_is_no_audio_is_named_unusable(client, app):
     response = client.post("/api/tag?name=notes.mp3", content=b"ID3 this is no audio at all" * 10)
     assert response.status_code == 422 and response.json()["error"]
@@ -292,6 +294,7 @@ def test_neighbours_through_an_ivf_index_read_back_the_stored_vectors(app):
     assert catalog.summary(found[0][0])["name"] == "copy of one.wav"
 
 
+@pytest.mark.slow
 def test_a_store_of_tags_alone_has_no_neighbours_and_says_so(tmp_path, checkpoint, library):
     from starlette.testclient import TestClient
 

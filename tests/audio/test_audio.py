@@ -23,6 +23,7 @@ def reference_melgram(path):
 
 
 @pytest.mark.parametrize("seconds", [10.0, 29.12, 35.0])
+@pytest.mark.slow
 def test_clip_equals_the_reference_recipe(tmp_path, seconds):
     path = write_audio(tmp_path / "clip.wav", synth_track(seconds, SR_FILE, seed=2), SR_FILE)
     melgram = FE.clip(path)
@@ -32,6 +33,7 @@ def test_clip_equals_the_reference_recipe(tmp_path, seconds):
 
 @pytest.mark.parametrize("ext", [".wav", ".flac", ".ogg", ".mp3"])
 @pytest.mark.parametrize("rate, channels", [(22050, 1), (44100, 2), (12000, 1), (16000, 2)])
+@pytest.mark.slow
 def test_decoding_and_melgram_are_librosas(tmp_path, ext, rate, channels):
     tracks = [synth_track(7.3, rate, seed=s) for s in range(channels)]
     path = tmp_path / f"track{ext}"
@@ -75,6 +77,7 @@ def test_long_audio_is_centre_cropped():
 
 
 @pytest.mark.parametrize("ext", [".wav", ".flac", ".ogg", ".mp3"])
+@pytest.mark.slow
 def test_every_common_format_loads_as_12khz_mono(tmp_path, ext):
     stereo = np.stack([synth_track(6.0, SR_FILE, seed=1), synth_track(6.0, SR_FILE, seed=4)], axis=1)
     path = tmp_path / f"track{ext}"

@@ -54,6 +54,7 @@ def _stream(pool, paths, timeout, prefetch=4):
 
 
 @pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.slow
 def test_a_decoder_stuck_in_c_is_cut_at_its_time_out_and_its_neighbours_are_decoded(clips, workers):
     paths, stuck = clips
     order = [paths[0], stuck, paths[1], paths[2], paths[3]]
@@ -71,6 +72,7 @@ def test_a_decoder_stuck_in_c_is_cut_at_its_time_out_and_its_neighbours_are_deco
         assert [r.error for r in again] == [None, None]
 
 
+@pytest.mark.slow
 def test_the_time_out_is_measured_from_when_a_worker_starts_the_job(clips):
     """Queued behind slow files, a file is not timed out for its wait in the queue."""
     paths, _ = clips
@@ -82,6 +84,7 @@ def test_the_time_out_is_measured_from_when_a_worker_starts_the_job(clips):
     assert took > 1.5
 
 
+@pytest.mark.slow
 def test_a_stuck_file_and_a_crash_in_flight_together(clips):
     paths, stuck = clips
     crash = os.path.join(os.path.dirname(stuck), "crash-me.wav")
@@ -116,6 +119,7 @@ def test_closing_the_pool_does_not_wait_for_a_stuck_decoder(clips):
     assert time.monotonic() - start < 5
 
 
+@pytest.mark.slow
 def test_a_job_that_finishes_as_its_time_runs_out_is_never_cut_while_sending(clips):
     """Many files whose decoding takes about their time-out: each comes back whole, or timed out."""
     paths, _ = clips

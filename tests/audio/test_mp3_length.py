@@ -62,6 +62,7 @@ CASES = [  # (rate, channels, kbps, VBR quality, Xing frame)
 
 
 @pytest.mark.parametrize("rate, channels, kbps, quality, xing", CASES)
+@pytest.mark.slow
 def test_the_centre_of_an_mp3_encoded_by_pyav_is_the_zoos(tmp_path, network, rate, channels, kbps, quality, xing):
     path = write_mp3(tmp_path / "song.mp3", _music(40.0, rate, channels), rate, kbps, quality, xing, title="title")
     _check_against_the_zoo(path, network)
@@ -69,6 +70,7 @@ def test_the_centre_of_an_mp3_encoded_by_pyav_is_the_zoos(tmp_path, network, rat
 
 @LAME
 @pytest.mark.parametrize("rate, channels, kbps, quality, xing", CASES[:2] + CASES[4:6])
+@pytest.mark.slow
 def test_the_centre_of_an_mp3_encoded_by_lame_is_the_zoos(tmp_path, network, rate, channels, kbps, quality, xing):
     path = write_mp3(tmp_path / "song.mp3", _music(40.0, rate, channels), rate, kbps, quality, xing, title="title",
                      encoder="lame")
@@ -95,6 +97,7 @@ def test_a_header_that_guesses_too_short_ends_the_file_where_librosa_does(tmp_pa
 
 
 @pytest.mark.parametrize("xing", [True, False])
+@pytest.mark.slow
 def test_the_windows_of_an_mp3_are_the_whole_files(tmp_path, xing):
     path = write_mp3(tmp_path / "song.mp3", _music(50.0, 22050, 2), 22050, 80, xing=xing)
     y = librosa.load(path, sr=12000)[0]
@@ -122,6 +125,7 @@ def test_the_counting_pass_holds_one_block(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("name, codec", [("song.m4a", None), ("alac.m4a", "alac"), ("song.opus", None)])
+@pytest.mark.slow
 def test_pyav_counts_what_it_decodes(tmp_path, name, codec):
     from fcn4.audio.synth import write_audio
 

@@ -19,6 +19,7 @@ def _long(path, seconds, rate, channels=1):
 
 @pytest.mark.parametrize("ext", [".wav", ".flac", ".mp3", ".ogg"])
 @pytest.mark.parametrize("rate, channels", [(22050, 1), (44100, 2), (48000, 1)])
+@pytest.mark.slow
 def test_the_centre_clip_of_a_long_file_is_the_whole_file_recipes(tmp_path, ext, rate, channels):
     path = _long(tmp_path / f"long{ext}", 150.0, rate, channels)
     centre, seconds = FE.centre(path)
@@ -30,6 +31,7 @@ def test_the_centre_clip_of_a_long_file_is_the_whole_file_recipes(tmp_path, ext,
 
 @pytest.mark.parametrize("ext, rate", [(".wav", 44100), (".mp3", 22050), (".flac", 48000), (".m4a", 44100)])
 @pytest.mark.parametrize("hop", [None, 10.0])
+@pytest.mark.slow
 def test_streamed_windows_are_the_whole_file_windows(tmp_path, ext, rate, hop):
     path = _long(tmp_path / f"long{ext}", 95.0, rate, 2)
     y = FE.load(path)
@@ -118,6 +120,7 @@ def test_a_long_file_is_refused_or_taken_as_its_first_hours(tmp_path):
     assert note == "tagged over its first 0.03 h of 0.06 h"
 
 
+@pytest.mark.slow
 def test_a_long_track_is_shared_out_in_ranges_that_add_up_to_its_windows(tmp_path, monkeypatch):
     from fcn4.audio import decoding, jobs
 

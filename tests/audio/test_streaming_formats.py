@@ -23,6 +23,7 @@ FORMATS = {  # name: (extension, writer)
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(kind=st.sampled_from(sorted(FORMATS)), rate=st.sampled_from([8000, 16000, 22050, 24000, 44100, 48000]),
        seconds=st.floats(20.0, 45.0), channels=st.sampled_from([1, 2]), seed=st.integers(0, 9))
+@pytest.mark.slow
 def test_streaming_gives_the_whole_files_centre_and_windows(tmp_path_factory, kind, rate, seconds, channels, seed):
     y = synth_track(seconds, rate, seed=seed, tempo=80.0 + 9 * seed)
     y = y * np.linspace(0.2, 1.0, y.size, dtype=np.float32)  # a centre in the wrong place shows

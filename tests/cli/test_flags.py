@@ -86,6 +86,7 @@ def _values(kind, low, high):
 @pytest.mark.parametrize("base, flag, kind, low, high, low_open", FLAGS, ids=[f"{b[0]} {f}" for b, f, *_ in FLAGS])
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
+@pytest.mark.slow
 def test_a_numeric_flag_takes_values_in_its_range_or_exits_2_naming_itself(parser, capsys, base, flag, kind, low,
                                                                           high, low_open, data):
     text = data.draw(_values(kind, low, high))

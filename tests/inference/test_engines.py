@@ -48,6 +48,7 @@ def measured(caplog) -> int:
     return sum("choosing the fastest engine" in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.slow
 def test_the_choice_is_cached_and_measured_again_when_cpu_weights_or_precision_change(builds, monkeypatch, caplog,
                                                                                       hub_dir):
     caplog.set_level(logging.INFO, logger="fcn4")
@@ -135,6 +136,7 @@ def test_the_self_check_names_what_a_fast_engine_got_wrong():
 
 @pytest.mark.parametrize("content", [b"{not json", b"[]", b"\xff\xfe", json.dumps({"format": 1}).encode(),
                                      b" " * (1 << 17)])
+@pytest.mark.slow
 def test_a_hostile_cached_choice_is_ignored_with_a_warning_and_measured_again(builds, content, caplog, hub_dir):
     caplog.set_level(logging.INFO, logger="fcn4")
     first = open_engine(request(), builds, "weights-1")
@@ -204,6 +206,7 @@ def test_an_engine_that_outputs_nan_is_refused(builds, monkeypatch, hub_dir):
 
 
 @pytest.mark.parametrize("name", ["onnxruntime", "openvino", "mindspore"])
+@pytest.mark.slow
 def test_a_forced_backend_is_used_and_agrees_with_graph_mode(net, builds, name, hub_dir):
     backend = open_engine(request(backend=name), builds, "weights-1")
     assert backend.name == name and backend.choice["engine"] == f"{name} fp32"
@@ -293,6 +296,7 @@ def test_opening_openvino_looks_nothing_up_and_writes_nothing_in_the_home_folder
     assert not list(home.iterdir())
 
 
+@pytest.mark.slow
 def test_the_command_line_records_the_engine_and_its_check_and_info_prints_the_table(net, tmp_path, capsys):
     from fcn4 import DEFAULT_FRONT_END as FE
     from fcn4 import save_checkpoint

@@ -170,6 +170,7 @@ def test_predictions_stream_without_decoding_the_whole_folder(tagger, music, mon
     stream.close()
 
 
+@pytest.mark.slow
 def test_worker_processes_give_the_same_results_in_order(checkpoint, tagger, music):
     with Tagger(checkpoint, workers=1, batch_size=3) as parallel:
         got = parallel.tag([music[0]], window="track")
@@ -222,6 +223,7 @@ def test_a_program_that_stops_reading_a_stream_still_exits(music, tmp_path):
     assert done.returncode == 0 and "exiting" in done.stdout, done.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_labels_follow_a_checkpoint_with_another_head(tmp_path):
     net = randomise(FCN4(**SMALL, num_classes=10), seed=4)
     ckpt = save_checkpoint(net, tmp_path / "genres.ckpt")
@@ -240,6 +242,7 @@ def test_the_default_weights_when_not_cached_say_where_to_get_and_put_them(monke
     assert "https://" in str(caught.value) and "place it at" in str(caught.value)
 
 
+@pytest.mark.slow
 def test_a_published_card_tags_with_its_own_labels(tmp_path, music):
     from fcn4.hub.publish import CardMetadata, publish_card
 
@@ -257,6 +260,7 @@ def test_a_published_card_tags_with_its_own_labels(tmp_path, music):
 
 
 # ------------------------------------------------------------------------- backends
+@pytest.mark.slow
 def test_the_onnx_export_is_cached_and_a_second_tagger_needs_no_network(checkpoint, hub_dir):
     with Tagger(checkpoint, workers=0) as first:
         assert first.backend.name in ("onnxruntime", "openvino") and first._network is not None
@@ -266,6 +270,7 @@ def test_the_onnx_export_is_cached_and_a_second_tagger_needs_no_network(checkpoi
         assert second.backend.path == exported and second._network is None
 
 
+@pytest.mark.slow
 def test_a_damaged_cached_export_is_rebuilt(checkpoint):
     with Tagger(checkpoint, workers=0) as first:
         exported = first.backend.path
@@ -321,6 +326,7 @@ def mixed_folder(music, tmp_path):
     return folder
 
 
+@pytest.mark.slow
 def test_tag_json_holds_every_file_and_exits_non_zero_on_failures(checkpoint, mixed_folder, tmp_path, capsys):
     out = tmp_path / "tags.json"
     rc = main(["tag", str(mixed_folder), "--weights", checkpoint, "--workers", "0", "--format", "json",
@@ -339,6 +345,7 @@ def test_tag_json_holds_every_file_and_exits_non_zero_on_failures(checkpoint, mi
     assert "corrupt.flac" in err and "empty.wav" in err and "2 tagged, 2 failed" in err
 
 
+@pytest.mark.slow
 def test_tag_csv_has_a_row_per_file_and_a_column_per_tag(checkpoint, mixed_folder, tmp_path):
     out = tmp_path / "tags.csv"
     rc = main(["tag", str(mixed_folder), "--weights", checkpoint, "--workers", "0", "--format", "csv", "-o", str(out)])
@@ -348,12 +355,14 @@ def test_tag_csv_has_a_row_per_file_and_a_column_per_tag(checkpoint, mixed_folde
     assert rows[2]["tags"].count(";") == 4 and 0.0 <= float(rows[2]["choral"]) <= 1.0
 
 
+@pytest.mark.slow
 def test_tag_table_on_stdout_exits_zero_when_all_files_work(checkpoint, music, capsys):
     rc = main(["tag", music[1]["one"], music[1]["short"], "--weights", checkpoint, "--workers", "0", "--top-k", "2"])
     lines = capsys.readouterr().out.splitlines()
     assert rc == 0 and len(lines) == 2 and lines[0].startswith(music[1]["one"] + ": ")
 
 
+@pytest.mark.slow
 def test_a_run_that_fails_half_way_never_replaces_a_good_output(checkpoint, music, tmp_path, monkeypatch):
     out = tmp_path / "tags.json"
     out.write_text("the previous report")
@@ -371,6 +380,7 @@ def test_a_run_that_fails_half_way_never_replaces_a_good_output(checkpoint, musi
     assert sorted(os.listdir(tmp_path)) == ["mscache", "tags.json"]  # no temporary file left
 
 
+@pytest.mark.slow
 def test_bad_arguments_are_refused_before_any_work(checkpoint, music, tmp_path, capsys):
     args = [music[1]["one"], "--weights", checkpoint, "--workers", "0"]
     assert main(["embed", *args, "--output", str(tmp_path / "emb.txt")]) == 2
@@ -401,6 +411,7 @@ def test_predict_refuses_bad_settings_at_the_call(tagger, music):
             prediction.top(k)
 
 
+@pytest.mark.slow
 def test_embed_writes_an_npz_that_loads_without_pickle(checkpoint, mixed_folder, tmp_path, capsys):
     out = tmp_path / "emb.npz"
     rc = main(["embed", str(mixed_folder), "--weights", checkpoint, "--workers", "0", "--output", str(out)])
@@ -419,6 +430,7 @@ def test_tag_without_the_default_checkpoint_says_where_to_place_it(music, monkey
 
 
 @pytest.mark.parametrize("fmt", ["table", "json", "csv"])
+@pytest.mark.slow
 def test_a_file_name_that_is_not_utf8_is_tagged_and_written_in_every_format(checkpoint, music, tmp_path, fmt):
     _, files = music
     folder = tmp_path / "share"
@@ -439,6 +451,7 @@ def test_a_file_name_that_is_not_utf8_is_tagged_and_written_in_every_format(chec
     assert prediction.ok
 
 
+@pytest.mark.slow
 def test_the_taggram_of_a_track_is_written_and_readable(checkpoint, music, tmp_path, capsys):
     import matplotlib.image
 

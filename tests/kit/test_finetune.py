@@ -53,6 +53,7 @@ def _ckpt(path):
     return {k: v.asnumpy() for k, v in ms.load_checkpoint(str(path)).items()}
 
 
+@pytest.mark.slow
 def test_head_mode_learns_separable_genres_and_its_card_loads_back_and_tags(folders, tmp_path):
     result = run(_config(folders, tmp_path / "run", dataset="folder", epochs=10), log=_quiet, warn=_quiet)
     assert result.metrics["accuracy"] >= 0.9 and result.metrics["roc_auc"] >= 0.95
@@ -75,6 +76,7 @@ def test_head_mode_learns_separable_genres_and_its_card_loads_back_and_tags(fold
     assert accuracy == result.metrics["accuracy"]
 
 
+@pytest.mark.slow
 def test_a_second_run_reads_the_cache_and_decodes_nothing(gtzan, tmp_path, monkeypatch):
     for mode in ("head", "last-1"):
         first = run(_config(gtzan, tmp_path / f"{mode}1", mode=mode, epochs=2), log=_quiet, warn=_quiet)
@@ -89,6 +91,7 @@ def test_a_second_run_reads_the_cache_and_decodes_nothing(gtzan, tmp_path, monke
         assert second.metrics["roc_auc"] == pytest.approx(first.metrics["roc_auc"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_an_unreadable_clip_is_skipped_with_a_warning_and_counted(gtzan, tmp_path):
     data = shutil.copytree(gtzan, tmp_path / "data")
     broken = next((data / "genres_original" / "jazz").glob("*.wav"))
@@ -104,6 +107,7 @@ def test_an_unreadable_clip_is_skipped_with_a_warning_and_counted(gtzan, tmp_pat
 
 
 @pytest.mark.parametrize("mode, trained", [("full", (1, 2, 3, 4)), ("last-2", (3, 4))])
+@pytest.mark.slow
 def test_full_and_last_n_train_exactly_their_blocks_and_the_head(gtzan, tmp_path, mode, trained):
     config = _config(gtzan, tmp_path / "run", mode=mode, epochs=1, in_classes=(1, 4, 4, 8, 8))
     ms.set_seed(config.seed)  # the recipe builds its network after this
@@ -119,6 +123,7 @@ def test_full_and_last_n_train_exactly_their_blocks_and_the_head(gtzan, tmp_path
         assert changed == should, f"{name} {'changed' if changed else 'did not change'} in {mode} mode"
 
 
+@pytest.mark.slow
 def test_resume_after_a_kill_ends_where_an_uninterrupted_run_does(gtzan, tmp_path, monkeypatch):
     whole = run(_config(gtzan, tmp_path / "whole", mode="last-1", epochs=3), log=_quiet, warn=_quiet)
 
@@ -148,6 +153,7 @@ def test_resume_after_a_kill_ends_where_an_uninterrupted_run_does(gtzan, tmp_pat
     assert resumed.metrics["accuracy"] == whole.metrics["accuracy"]
 
 
+@pytest.mark.slow
 def test_a_run_is_never_overwritten_and_a_resume_keeps_its_recipe(gtzan, tmp_path):
     run(_config(gtzan, tmp_path / "run", epochs=1), log=_quiet, warn=_quiet)
     with pytest.raises(ConfigError, match="already holds a run; pass --resume"):
@@ -156,6 +162,7 @@ def test_a_run_is_never_overwritten_and_a_resume_keeps_its_recipe(gtzan, tmp_pat
         run(_config(gtzan, tmp_path / "run", epochs=2, lr=0.5, resume=True), log=_quiet, warn=_quiet)
 
 
+@pytest.mark.slow
 def test_the_pretrained_backbone_is_kept_under_a_fresh_head(folders, tmp_path):
     mtat = randomise(FCN4(in_classes=WIDE), seed=5)
     checkpoint = save_checkpoint(mtat, tmp_path / "mtat.ckpt")
@@ -175,6 +182,7 @@ def test_the_pretrained_backbone_is_kept_under_a_fresh_head(folders, tmp_path):
     assert tuned["dense.weight"].shape == (3, 64)
 
 
+@pytest.mark.slow
 def test_the_command_line_resolves_and_saves_its_config(folders, tmp_path, capsys):
     settings = tmp_path / "recipe.yaml"
     settings.write_text(f"dataset: folder\ndata_dir: {folders}\npretrained: none\nepochs: 1\nlr: 0.02\n"

@@ -116,6 +116,7 @@ def test_a_policy_holds_its_floor_where_it_can_and_says_where_it_cannot(policy, 
         parse_policy("precision=2")
 
 
+@pytest.mark.slow
 def test_head_mode_trains_on_another_block_s_embeddings_and_saves_the_head_alone(trained, tmp_path):
     config = trained.config.replace(layer="block3", out=str(tmp_path / "block3"))
     result = run(config, log=lambda m: None, warn=lambda m: None)

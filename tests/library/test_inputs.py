@@ -98,6 +98,7 @@ def test_globs_folders_and_uris_mix_and_a_file_reached_twice_is_read_once(tmp_pa
     assert _paths(iter_inputs([nothing])) == [(nothing, "no such file or folder")]
 
 
+@pytest.mark.slow
 def test_a_million_path_manifest_streams_in_flat_memory(tmp_path):
     """Memory grows by the 8-byte keys, not with the paths' text: listed twice as many, about 8 bytes more each."""
     import tracemalloc

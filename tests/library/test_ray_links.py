@@ -26,6 +26,7 @@ def _survived(victim, names):
         assert (victim / name).read_text() == f"keep {name}"
 
 
+@pytest.mark.slow
 def test_a_listing_folder_that_is_a_link_is_refused_and_what_it_points_to_is_untouched(music, checkpoint,
                                                                                       tmp_path, monkeypatch):
     import fcn4.library.job
@@ -43,6 +44,7 @@ def test_a_listing_folder_that_is_a_link_is_refused_and_what_it_points_to_is_unt
     assert (store / "_listing").is_symlink()  # left as it was, for its owner to look at
 
 
+@pytest.mark.slow
 def test_the_command_says_which_link_it_refused(music, checkpoint, tmp_path, capsys):
     root, _ = music
     victim, names = _victim(tmp_path)

@@ -25,6 +25,7 @@ def write_zoo_checkpoint(path, rng):
     return params
 
 
+@pytest.mark.slow
 def test_zoo_layout_checkpoint_with_optimizer_state_loads_every_parameter(tmp_path):
     expected = write_zoo_checkpoint(tmp_path / "zoo.ckpt", np.random.default_rng(0))
     net = FCN4()
@@ -36,6 +37,7 @@ def test_zoo_layout_checkpoint_with_optimizer_state_loads_every_parameter(tmp_pa
         np.testing.assert_array_equal(value, expected[name], err_msg=name)
 
 
+@pytest.mark.slow
 def test_saved_network_reloads_with_identical_outputs(tmp_path):
     trained = randomise(FCN4(), seed=3)
     path = save_checkpoint(trained, tmp_path / "run" / "fcn4.ckpt", extra={"epoch": 3})

@@ -175,6 +175,7 @@ def test_unfreeze_makes_everything_trainable_again():
     assert all(getattr(net, f"bn{i}").use_batch_statistics is None for i in range(1, 5))
 
 
+@pytest.mark.slow
 def test_graph_mode_follows_train_eval_freeze_and_head_changes(melgrams):
     """MindSpore reuses a cell's first compiled graph unless its key changes; FCN4 must not."""
     def run(mode):

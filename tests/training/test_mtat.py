@@ -105,6 +105,7 @@ def test_prepare_writes_mindrecord_shards_with_the_schema_and_reports_bad_files(
         np.testing.assert_allclose(x[i, 0], DEFAULT_FRONT_END.clip(clips[key].path), rtol=1e-6, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_prepare_resumes_after_a_kill_and_never_offers_a_half_written_shard(features, mtat_tree, tmp_path,
                                                                            monkeypatch):
     from mindspore.mindrecord import FileWriter
@@ -176,6 +177,7 @@ def test_prepare_on_clips_too_short_to_use_says_so_and_takes_them_when_asked(tmp
 
 
 # -------------------------------------------------------------------- train, evaluate, export
+@pytest.mark.slow
 def test_train_evaluate_export_round_trip(features, tmp_path):
     from fcn4.cli import main
     from fcn4.model.export import load_exported
@@ -243,6 +245,7 @@ def test_train_evaluate_export_round_trip(features, tmp_path):
     assert main(["export", "--weights", str(card), "--out", str(tmp_path / "bad.onnx")]) == 2
 
 
+@pytest.mark.slow
 def test_train_resumes_after_a_kill_as_if_never_stopped(features, tmp_path, monkeypatch):
     whole = train(_train_config(features, tmp_path / "whole", epochs=3), log=_quiet, warn=_quiet)
     final_whole = read_checkpoint(whole.run_dir / "checkpoints" / "epoch-003.ckpt")

@@ -19,6 +19,7 @@ def _data(n=8, seed=0):
     return rng.normal(-20, 10, (n, 1, 96, 200)).astype(np.float32), rng.integers(0, len(LABELS), n)
 
 
+@pytest.mark.slow
 def test_the_best_epoch_loaded_after_training_is_the_one_evaluated(tmp_path):
     """The compiled evaluation graph must read the weights loaded into the network afterwards."""
     calls = []
@@ -38,6 +39,7 @@ def test_the_best_epoch_loaded_after_training_is_the_one_evaluated(tmp_path):
     assert trainer.evaluate(ArrayBatches(x, y, 4))["loss"] == pytest.approx(losses[0], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_a_compiled_step_keeps_updating_parameters_assigned_after_it_compiled(tmp_path):
     x, y = _data(4)
     nets = [FCN4(**SMALL, num_classes=4) for _ in range(2)]
