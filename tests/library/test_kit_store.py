@@ -44,7 +44,7 @@ def test_head_mode_embeds_nothing_the_store_holds(corpus, tmp_path, monkeypatch)
 
 def test_a_store_of_other_weights_or_of_tags_is_refused_by_name(corpus, tmp_path):
     root, ckpt = corpus
-    tag_library([root], tmp_path / "tags", weights=ckpt)
+    tag_library([root / "metal" / "metal0.wav"], tmp_path / "tags", weights=ckpt)  # a store of tags (one file will do)
     with pytest.raises(StoreError, match="it holds no embeddings.*fcn4 embed --ray"):
         run(_config(root, ckpt, tmp_path / "run", store=str(tmp_path / "tags")), log=print, warn=print)
     other = save_checkpoint(randomise(FCN4(in_classes=WIDE, num_classes=50), seed=2), tmp_path / "other.ckpt")
