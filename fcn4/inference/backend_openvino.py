@@ -37,21 +37,20 @@ def openvino_module():
     """
     import sys
 
-    if "openvino" not in sys.modules:
-        held = sys.modules.get("openvino_telemetry", _ABSENT)
-        sys.modules["openvino_telemetry"] = None  # `import openvino_telemetry` raises ImportError meanwhile
-        try:
-            import openvino  # noqa: F401
-        except ImportError as exc:
-            raise BackendError("OpenVINO is not installed (pip install openvino); use --backend onnxruntime, "
-                               "or leave --backend at auto") from exc
-        finally:
-            if held is _ABSENT:
-                sys.modules.pop("openvino_telemetry", None)
-            else:
-                sys.modules["openvino_telemetry"] = held
-    import openvino
-
+    if sys.modules.get("openvino") is not None:
+        return sys.modules["openvino"]
+    held = sys.modules.get("openvino_telemetry", _ABSENT)
+    sys.modules["openvino_telemetry"] = None  # `import openvino_telemetry` raises ImportError meanwhile
+    try:
+        import openvino
+    except ImportError as exc:
+        raise BackendError("OpenVINO is not installed (pip install openvino); use --backend onnxruntime, "
+                           "or leave --backend at auto") from exc
+    finally:
+        if held is _ABSENT:
+            sys.modules.pop("openvino_telemetry", None)
+        else:
+            sys.modules["openvino_telemetry"] = held
     return openvino
 
 

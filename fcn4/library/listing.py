@@ -88,17 +88,16 @@ def listing_dataset(ray, listing: Path, *, on_driver: bool):
             return None
 
         def get_read_tasks(self, parallelism, *args, **kwargs):
-            with pq.ParquetFile(path) as listed:
-                sizes = [listed.metadata.row_group(g).num_rows for g in range(listed.num_row_groups)]
             tasks = []
-            for group, rows in enumerate(sizes):
-                metadata = BlockMetadata(num_rows=rows, size_bytes=None, exec_stats=None, input_files=None)
-                if client:  # read on the driver now: the cluster cannot see this machine's files
-                    with pq.ParquetFile(path) as listed:
-                        table = listed.read_row_group(group)
-                    tasks.append(ReadTask(lambda table=table: [table], metadata))
-                else:
-                    tasks.append(ReadTask(lambda group=group: [_row_group(path, group)], metadata))
+            with pq.ParquetFile(path) as listed:
+                for group in range(listed.num_row_groups):
+                    metadata = BlockMetadata(num_rows=listed.metadata.row_group(group).num_rows, size_bytes=None,
+                                             exec_stats=None, input_files=None)
+                    if client:  # read on the driver now: the cluster cannot see this machine's files
+                        read = lambda table=listed.read_row_group(group): [table]
+                    else:
+                        read = lambda group=group: [_row_group(path, group)]
+                    tasks.append(ReadTask(read, metadata))
             return tasks
 
     # No CPU in Ray's books: reading a row group is light, and a cluster's head node often offers no
