@@ -1,5 +1,8 @@
 """Shared fixtures: MindSpore on CPU in PyNative mode, small widths, synthesised audio, a private
-hub cache, a loopback file server, and no network beyond 127.0.0.1."""
+hub cache, a loopback file server, no network beyond 127.0.0.1, and one Ray for the tests that run
+jobs on a Ray already started."""
+import contextlib
+import os
 import socket
 
 import mindspore as ms
@@ -73,10 +76,73 @@ def melgrams():
     return ms.Tensor(np.random.default_rng(1).normal(-20, 10, (2, 1, 96, 200)).astype(np.float32))
 
 
+class _SharedRay:
+    """Ray on this machine (127.0.0.1 only, with a token, 2 CPUs), started as a job starts its own, in
+    a folder of its own (a job must not depend on its workers' working folder), and shared by the
+    tests that use it in a row: stopped after the last of them (see :func:`pytest_runtest_teardown`)."""
+
+    def __init__(self):
+        self._stack = None
+        self.ray = None
+
+    def start(self, folder):
+        if self._stack is None:
+            from fcn4.library.job import local_ray
+
+            tests = os.path.dirname(os.path.abspath(__file__))
+            path = os.pathsep.join(p for p in (tests, os.environ.get("PYTHONPATH", "")) if p)
+            with contextlib.ExitStack() as stack, contextlib.chdir(folder):  # its workers start there
+                self.ray = stack.enter_context(local_ray(
+                    num_cpus=2, include_dashboard=False, log_to_driver=False,
+                    runtime_env={"env_vars": {"PYTHONPATH": path}}))
+                self._stack = stack.pop_all()
+        return self.ray
+
+    def stop(self):
+        stack, self._stack, self.ray = self._stack, None, None
+        if stack is not None:
+            stack.close()
+
+
+_RAY = _SharedRay()
+
+
+@pytest.fixture
+def local_ray(tmp_path_factory):
+    """A Ray already started on this machine, as a user's job finds one (``tag_library`` uses it): one
+    Ray serves the tests that use it one after another (one start, warm workers), never two at once."""
+    return _RAY.start(tmp_path_factory.mktemp("ray-workers"))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item, nextitem):
+    """Stop the shared Ray after the last of a row of tests that use it: the next test may start a Ray
+    of its own (a cluster, a command's own), or none, and an idle Ray costs a sixth of a core."""
+    if "local_ray" in getattr(item, "fixturenames", ()) and (
+            nextitem is None or "local_ray" not in getattr(nextitem, "fixturenames", ())):
+        _RAY.stop()
+
+
+def pytest_sessionfinish(session):
+    _RAY.stop()
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the group into each test's id
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist (``-n 2 --dist loadgroup``), the tests that start Ray (marked ``ray``) run on
-    one worker, one at a time: one Ray is what 2 cores hold. Every other test spreads over both."""
-    for item in items:
-        if item.get_closest_marker("ray"):
-            item.add_marker(pytest.mark.xdist_group("ray"))
+    one worker, one at a time: one Ray is what 2 cores hold. Every other test spreads over both.
+
+    The Ray tests run by module, the modules whose tests all use the shared Ray last (and within a
+    module in the order written): the shared Ray then starts once, for the last run of them."""
+    ray_items = [item for item in items if item.get_closest_marker("ray")]
+    for item in ray_items:
+        item.add_marker(pytest.mark.xdist_group("ray"))
+
+    def rank(item):
+        users = [("local_ray" in i.fixturenames) for i in ray_items if i.module is item.module]
+        return 2 if all(users) else 1 if any(users) else 0
+
+    order = {id(item): n for n, item in enumerate(ray_items)}
+    slots = [n for n, item in enumerate(items) if item.get_closest_marker("ray")]
+    for slot, item in zip(slots, sorted(ray_items, key=lambda i: (rank(i), order[id(i)]))):
+        items[slot] = item

@@ -41,9 +41,9 @@ def test_every_page_is_in_the_nav():
     assert on_disk == pages, f"not in mkdocs.yml's nav: {sorted(map(str, on_disk - pages))}"
 
 
-@pytest.mark.ray  # the library guide's example runs a job on a local Ray
+@pytest.mark.ray  # the library guide's example runs a job on the Ray it finds (started elsewhere: its own folder)
 @pytest.mark.slow
-def test_docs_python_examples_run_as_written(tmp_path, monkeypatch, capsys):
+def test_docs_python_examples_run_as_written(tmp_path, monkeypatch, capsys, local_ray):
     pages = nav_pages()
     assert sum(len(python_blocks(p)) for p in pages) >= 10
     monkeypatch.chdir(tmp_path)

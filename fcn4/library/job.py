@@ -168,10 +168,11 @@ def _run(ray, inputs: _Inputs, target: Store, decoding, network: NetworkSpec, mo
     per_node = math.ceil(actors / nodes)
     network = dataclasses.replace(network, threads=network.threads or max(1, (cpus // nodes) // per_node))
     done_ref, model_ref = ray.put(inputs.done), ray.put(model)
+    base = os.getcwd()  # a relative input is the driver's: the workers' own working folder is another
     dataset = (listing_dataset(ray, inputs.listing, on_driver=nodes > 1)
                .repartition(target_num_rows_per_block=FILES_PER_BLOCK)
-               .map_batches(plan_batch, fn_args=(decoding, done_ref), batch_size=FILES_PER_BLOCK, num_cpus=0.5)
-               .map_batches(decode_batch, fn_args=(decoding,), batch_size=1, num_cpus=1)
+               .map_batches(plan_batch, fn_args=(decoding, done_ref, base), batch_size=FILES_PER_BLOCK, num_cpus=0.5)
+               .map_batches(decode_batch, fn_args=(decoding, base), batch_size=1, num_cpus=1)
                # Ray Data retries tasks and restarts actors without end by default: a lost node's work is redone.
                # An actor holds half a CPU in Ray's books (which also keeps it from being fused with the
                # decoding tasks): its onnxruntime threads share the node's cores with decoding, as the

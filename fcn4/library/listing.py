@@ -78,7 +78,7 @@ def listing_dataset(ray, listing: Path, *, on_driver: bool):
     from ray.data.block import BlockMetadata
     from ray.data.datasource import Datasource, ReadTask
 
-    path = os.fspath(listing)
+    path = os.path.abspath(listing)  # the driver's: a relative store would be read from a worker's own folder
     client = ray.util.client.ray.is_connected()
 
     class ListingSource(Datasource):

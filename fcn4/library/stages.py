@@ -119,8 +119,15 @@ _PLAN_COLUMNS = {"path": object, "size": np.int64, "mtime_ns": np.int64, "key": 
                  "note": object, "seconds": np.float64}
 
 
-def plan_batch(batch: dict, job: DecodeJob, done) -> dict:
-    """Planning: which inputs the store lacks (by path, size and time), and each one's decoding jobs."""
+def on_disk(path: str, base: str) -> str:
+    """Where a Ray worker finds the input ``path``: a relative path is the driver's, taken from the
+    driver's working folder ``base`` (a worker's own is another: a Ray started elsewhere, a node)."""
+    return path if is_remote(path) or os.path.isabs(path) else os.path.join(base, path)
+
+
+def plan_batch(batch: dict, job: DecodeJob, done, base: str) -> dict:
+    """Planning: which inputs the store lacks (by path, size and time), and each one's decoding jobs
+    (relative paths taken from ``base``, the driver's working folder; the store keeps them as given)."""
     done = KeySet.from_sorted(_value(done))
     out = {name: [] for name in _PLAN_COLUMNS}
 
@@ -131,7 +138,7 @@ def plan_batch(batch: dict, job: DecodeJob, done) -> dict:
 
     for raw, error in zip(batch["path"], batch["error"]):
         raw = bytes(raw)
-        path = os.fsdecode(raw)
+        path = on_disk(os.fsdecode(raw), base)
         size = mtime = -1
         if not error:
             try:
@@ -175,8 +182,8 @@ def _decoder():
     return _POOL
 
 
-def decode_batch(batch: dict, job: DecodeJob) -> dict:
-    """Decoding: each row's windows as log-mel inputs, or the reason it failed."""
+def decode_batch(batch: dict, job: DecodeJob, base: str) -> dict:
+    """Decoding: each row's windows as log-mel inputs, or the reason it failed (relative paths from ``base``)."""
     fe = job.front_end
     batch = dict(batch)
     for name in ("error", "note", "seconds"):  # Ray's arrays are read-only
@@ -186,7 +193,7 @@ def decode_batch(batch: dict, job: DecodeJob) -> dict:
         shape = (0, fe.n_mels, fe.n_frames)
         windows = np.zeros(shape, np.float32), np.zeros(0)
         if not batch["skip"][i] and not batch["error"][i]:
-            path = os.fsdecode(bytes(raw))
+            path = on_disk(os.fsdecode(bytes(raw)), base)
             count = int(batch["count"][i])
             part = dataclasses.replace(job, path=path, first_window=int(batch["first"][i]),
                                        windows=None if count < 0 else count)

@@ -1,6 +1,5 @@
 """A library to tag: synthesised files of every format and length, corrupt ones among them; a small
-network's checkpoint; Ray on this machine (127.0.0.1 only, with a token, 2 CPUs) shared by a module's
-tests; a watch on the sockets of a process tree."""
+network's checkpoint; a watch on the sockets of a process tree. (The Ray the jobs share: tests/conftest.py.)"""
 import os
 import threading
 
@@ -38,19 +37,6 @@ def music(tmp_path_factory):
 def checkpoint(tmp_path_factory):
     ms.set_seed(0)
     return str(save_checkpoint(randomise(FCN4(**SMALL), seed=3), tmp_path_factory.mktemp("weights") / "small.ckpt"))
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    """Ray on this machine for a module's tests (tag_library uses a Ray already started), started as
-    the job starts its own: listening and connecting on 127.0.0.1 only."""
-    from fcn4.library.job import local_ray
-
-    tests = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    path = os.pathsep.join(p for p in (tests, os.environ.get("PYTHONPATH", "")) if p)
-    with local_ray(num_cpus=2, include_dashboard=False, log_to_driver=False,
-                   runtime_env={"env_vars": {"PYTHONPATH": path}}) as ray:
-        yield ray
 
 
 #: Addresses a socket of a Ray on this machine may have at either end.

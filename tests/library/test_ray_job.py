@@ -54,6 +54,15 @@ def test_the_store_holds_what_fcn4_tag_says_file_by_file(music, checkpoint, tmp_
     assert set(reasons) == {"bad.wav", "empty.flac", "short.ogg"}
 
 
+def test_relative_inputs_are_the_driver_s_though_the_workers_run_elsewhere(music, checkpoint, tmp_path, monkeypatch):
+    root, _ = music
+    monkeypatch.chdir(root)  # the shared Ray's workers run in a folder of their own, as a cluster's do
+    result = tag_library(["one.wav", "album/song.mp3"], tmp_path / "store", weights=checkpoint)
+    rows = _by_path(tmp_path / "store", ["status", "reason"])
+    assert (result.tagged, result.failed) == (2, 0), rows
+    assert set(rows) == {"one.wav", "album/song.mp3"}  # the store keeps the paths as given
+
+
 def test_a_rerun_skips_what_is_stored_and_recomputes_only_a_changed_file(music, checkpoint, tmp_path):
     root, files = music
     store = tmp_path / "store"

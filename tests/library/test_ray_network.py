@@ -66,20 +66,6 @@ def test_a_rerun_with_nothing_to_do_ends_in_seconds_without_starting_ray(watched
     assert not list((store / "_listing").iterdir())  # the listing does not outlive the job
 
 
-def test_a_changed_file_is_work_again(watched_job, music, checkpoint, tmp_path):
-    """The driver's look-up stops at the first input the store lacks: here the last one listed."""
-    import shutil
-
-    store, *_ = watched_job
-    root, files = music
-    copy = tmp_path / "store"
-    shutil.copytree(store, copy)
-    late = tmp_path / "zz.wav"
-    shutil.copy(files["one.wav"], late)
-    result = tag_library([root, late], copy, weights=checkpoint, embeddings=True)
-    assert (result.listed, result.skipped, result.tagged) == (11, 10, 1)
-
-
 def test_a_local_ray_wants_its_token_and_leaves_the_environment_as_it_was(tmp_path, monkeypatch):
     import ray
     import ray._private.ray_constants as constants
@@ -108,3 +94,18 @@ def test_a_local_ray_wants_its_token_and_leaves_the_environment_as_it_was(tmp_pa
     assert ({k: os.environ.get(k) for k in _RAY_VARIABLES}, constants.ENABLE_RAY_CLUSTER) == before
     with loopback_ray_environment():  # the same token for the process's next local Ray
         assert os.environ["RAY_AUTH_TOKEN"] == token
+
+
+def test_a_changed_file_is_work_again(watched_job, music, checkpoint, tmp_path, local_ray):
+    """The driver's look-up stops at the first input the store lacks: here the last one listed. (On the
+    shared Ray, last in this module: the others want none in this process.)"""
+    import shutil
+
+    store, *_ = watched_job
+    root, files = music
+    copy = tmp_path / "store"
+    shutil.copytree(store, copy)
+    late = tmp_path / "zz.wav"
+    shutil.copy(files["one.wav"], late)
+    result = tag_library([root, late], copy, weights=checkpoint, embeddings=True)
+    assert (result.listed, result.skipped, result.tagged) == (11, 10, 1)
