@@ -53,6 +53,8 @@ class Backend:
     #: The model file this engine runs and its sha256 (checked again when shipped to other processes).
     path = None
     sha256: str | None = None
+    #: Removes the cached file :attr:`path` (and what goes with it) once it is found changed: made anew next time.
+    forget = None
 
     def __init__(self, batch_size: int, input_shape: tuple[int, int, int], info: NetworkInfo):
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -86,6 +88,8 @@ class Backend:
                                "use --backend auto, onnxruntime or openvino")
         data = Path(self.path).read_bytes()
         if self.sha256 is not None and hashlib.sha256(data).hexdigest() != self.sha256:
+            if self.forget is not None:
+                self.forget()
             raise BackendError(f"the model {self.path} changed after it was checked (its sha256 differs "
                                "from the one recorded when it was written); it was not used: run again to export it anew")
         return data

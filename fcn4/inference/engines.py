@@ -165,19 +165,19 @@ def open_named(name: str, export, request: EngineRequest, int8: dict | None = No
                            "openvino")
     if request.precision != "fast" and dtype != "fp32":
         raise BackendError(f"{name} is not exact; precision {request.precision} runs fp32 only")
+    if kind == "onnxruntime" and dtype == "fp32":
+        return export.onnxruntime(request.threads, request.device)
     if kind == "onnxruntime":
-        model = export.read() if dtype == "fp32" else _int8_bytes(int8, hub_dir)
+        path, model = _int8(int8, hub_dir)
         backend = OnnxBackend(model, batch, shape, export.info, request.threads, device=request.device,
                               precision=dtype)
-        backend.path, backend.sha256 = (export.path, export.record["sha256"]) if dtype == "fp32" else \
-            (_int8_path(int8, hub_dir), int8["sha256"])
+        backend.path, backend.sha256 = path, int8["sha256"]
         return backend
     from .backend_openvino import OpenVinoBackend, compiled_cache, openvino_module
 
     openvino_module()
     if dtype == "int8":
-        path, sha256 = _int8_path(int8, hub_dir), int8["sha256"]
-        model = _int8_bytes(int8, hub_dir)
+        (path, model), sha256 = _int8(int8, hub_dir), int8["sha256"]
     else:
         export.read("std")  # its sha256 checked (a file that changed removes the export); OpenVINO opens the path
         path, sha256 = export.standard, export.record.get("standard_sha256")
@@ -199,18 +199,13 @@ def _compile_cache(folder):
         return None
 
 
-def _int8_path(int8, hub_dir):
+def _int8(int8, hub_dir):
+    """(path, bytes) of the cached int8 model a choice names, read once and checked."""
     from .quantize import int8_model
 
     if not int8:
         raise BackendError("int8 needs the first clips to calibrate on")
     return int8_model(int8["file"], int8["sha256"], hub_dir)
-
-
-def _int8_bytes(int8, hub_dir) -> bytes:
-    from .backend_onnx import _read_checked
-
-    return _read_checked(_int8_path(int8, hub_dir), int8["sha256"])
 
 
 def _race(backends: dict, x) -> dict[str, float]:

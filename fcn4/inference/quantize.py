@@ -102,15 +102,22 @@ def _kept_in_fp32(graph) -> list[str]:
     return convolutions[:1] + convolutions[1:][-1:] + dense
 
 
-def int8_model(name: str, sha256: str, hub_dir=None) -> Path:
-    """The cached int8 model ``name`` (as a choice records it), or a BackendError when it is gone or changed."""
+def int8_model(name: str, sha256: str, hub_dir=None) -> tuple[Path, bytes]:
+    """The cached int8 model ``name`` (as a choice records it): its path and its bytes, read once and
+    checked against ``sha256``; a BackendError when it is gone or changed."""
+    import hashlib
+
     from ..base.files import refuse_link
 
     path = _folder(hub_dir) / name
     refuse_link(path, "a cached int8 model")
-    if not path.is_file() or _sha256(path) != sha256:
+    try:
+        data = path.read_bytes() if path.is_file() else b""
+    except OSError:
+        data = b""
+    if hashlib.sha256(data).hexdigest() != sha256:
         raise BackendError(f"the int8 model {path} is missing or changed since it was checked")
-    return path
+    return path, data
 
 
 def _sha256(path: Path) -> str:

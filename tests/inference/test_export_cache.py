@@ -29,6 +29,15 @@ def test_the_export_records_its_sha256_and_a_swapped_export_is_never_run(hub_dir
     again = OnnxBackend.cached("weights-a", 1, SHAPE)
     np.testing.assert_allclose(again(x)[1], want, atol=1e-6)
     a.path.write_bytes(b.path.read_bytes())  # another model, under a's name
+    opened = OnnxBackend.cached("weights-a", 1, SHAPE)  # from the copy optimised for this CPU, made from a's
+    np.testing.assert_allclose(opened(x)[1], want, atol=1e-6)  # a's network, never b's
+    with pytest.raises(BackendError, match="changed after it was checked"):
+        opened.model_bytes()  # never shipped to other processes ...
+    assert not a.path.exists() and not list(a.path.parent.glob(f"{a.path.stem}.cpu-*"))  # ... removed: made anew
+    a = export(1, "weights-a")
+    for tuned in a.path.parent.glob(f"{a.path.stem}.cpu-*"):
+        tuned.unlink()
+    a.path.write_bytes(b.path.read_bytes())
     assert OnnxBackend.cached("weights-a", 1, SHAPE) is None  # refused and removed: the caller exports again
     assert not a.path.exists()
 
@@ -102,3 +111,44 @@ def test_a_second_exporter_waits_for_the_first_and_opens_its_export(hub_dir, mon
     monkeypatch.setattr(backend_onnx, "_export_unlocked", lambda *a: (_ for _ in ()).throw(FileNotFoundError(2, "gone")))
     with pytest.raises(BackendError, match="could not be written or read: .*gone"):
         backend_onnx.export_network(net, "weights-a", 1, SHAPE)
+
+
+def test_the_export_is_optimised_for_this_cpu_once_then_opened_from_that_checked_copy(hub_dir, monkeypatch):
+    from fcn4.inference.backend_onnx import Export, find_export
+
+    a = export(1, "weights-a")
+    tuned = list(a.path.parent.glob("*.cpu-*.onnx"))
+    assert len(tuned) == 1  # made by the first open, from the same session
+    record = json.loads(tuned[0].with_suffix(".json").read_text())
+    assert record["source_sha256"] == a.sha256 and record["max_difference"] <= 1e-4
+    x = np.random.default_rng(0).normal(-30, 15, (1, *SHAPE)).astype(np.float32)
+    want = a(x)
+    real_read = Export.read
+    with monkeypatch.context() as patched:
+        patched.setattr(Export, "read", lambda *args: pytest.fail("the portable export was opened"))
+        again = find_export("weights-a", 1, SHAPE).onnxruntime(1)
+    for got, expected in zip(again(x), want):
+        np.testing.assert_allclose(got, expected, atol=1e-6)
+    assert again.model_bytes() == a.path.read_bytes()  # what it ships to other processes: the portable export
+    tuned[0].write_bytes(tuned[0].read_bytes()[:-64] + b"\0" * 64)  # damaged: never run
+    opened = []
+    monkeypatch.setattr(Export, "read", lambda self, *args: opened.append(self) or real_read(self, *args))
+    third = find_export("weights-a", 1, SHAPE).onnxruntime(1)
+    assert opened and not tuned[0].exists()  # the portable export instead; the copy removed, made again next time
+    np.testing.assert_allclose(third(x)[1], want[1], atol=1e-6)
+    find_export("weights-a", 1, SHAPE).onnxruntime(1)
+    assert tuned[0].exists()
+
+
+def test_a_link_for_the_copy_optimised_for_this_cpu_is_refused(hub_dir, tmp_path):
+    from fcn4.inference.backend_onnx import find_export
+
+    a = export(1, "weights-a")
+    tuned = next(a.path.parent.glob("*.cpu-*.onnx"))
+    elsewhere = tmp_path / "elsewhere.onnx"
+    elsewhere.write_bytes(tuned.read_bytes())
+    tuned.unlink()
+    os.symlink(elsewhere, tuned)
+    with pytest.raises(UnsafePathError, match="optimised for this CPU"):
+        find_export("weights-a", 1, SHAPE).onnxruntime(1)
+    assert elsewhere.exists()
