@@ -20,8 +20,10 @@ def cluster():
 
     # Every node and the driver on 127.0.0.1 with the session's token, as the job's own local Ray.
     with loopback_ray_environment():
-        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "node_ip_address": "127.0.0.1",
-                                                                "include_dashboard": False})
+        # A dead node is noticed in about 2 s, not Ray's default 15 s or more: the test waits for it.
+        cluster = Cluster(initialize_head=True, head_node_args={
+            "num_cpus": 2, "node_ip_address": "127.0.0.1", "include_dashboard": False,
+            "_system_config": {"health_check_period_ms": 1000, "health_check_failure_threshold": 2}})
         try:
             worker = cluster.add_node(num_cpus=2, node_ip_address="127.0.0.1")
             ray.init(address=cluster.address, log_to_driver=False, _node_ip_address="127.0.0.1")
