@@ -84,7 +84,7 @@ def test_a_local_ray_wants_its_token_and_leaves_the_environment_as_it_was(tmp_pa
         bare.update(HOME=str(tmp_path),  # no ~/.ray/auth_token to fall back on
                     RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")  # the joining driver on 127.0.0.1 too
         outsider = subprocess.run([sys.executable, "-c", join, address], capture_output=True, text=True,
-                                  timeout=120, env=bare)
+                                  timeout=120, env={**bare, "RAY_gcs_server_port_wait_time_s": "2"})  # 2 tries, not 20
         assert outsider.returncode != 0 and "joined" not in outsider.stdout
         assert "auth" in outsider.stderr.lower(), outsider.stderr[-2000:]
         member = subprocess.run([sys.executable, "-c", join, address], capture_output=True, text=True,
