@@ -79,14 +79,14 @@ def test_head_mode_learns_separable_genres_and_its_card_loads_back_and_tags(fold
 @pytest.mark.slow
 def test_a_second_run_reads_the_cache_and_decodes_nothing(gtzan, tmp_path, monkeypatch):
     for mode in ("head", "last-1"):
-        first = run(_config(gtzan, tmp_path / f"{mode}1", mode=mode, epochs=2), log=_quiet, warn=_quiet)
+        first = run(_config(gtzan, tmp_path / f"{mode}1", mode=mode, epochs=1), log=_quiet, warn=_quiet)
 
         def no_decoding(self, path):
             raise AssertionError(f"decoded {path} although it was cached")
 
         with monkeypatch.context() as patched:
             patched.setattr(fcn4.audio.frontend.FrontEnd, "load", no_decoding)
-            second = run(_config(gtzan, tmp_path / f"{mode}2", mode=mode, epochs=2), log=_quiet, warn=_quiet)
+            second = run(_config(gtzan, tmp_path / f"{mode}2", mode=mode, epochs=1), log=_quiet, warn=_quiet)
         assert second.metrics["accuracy"] == first.metrics["accuracy"]
         assert second.metrics["roc_auc"] == pytest.approx(first.metrics["roc_auc"], abs=1e-6)
 
