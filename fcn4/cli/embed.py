@@ -45,17 +45,21 @@ def run(args) -> int:
 
 
 def _layer_tagger(args, layer: str):
-    """A tagger embedding from ``layer`` (:meth:`fcn4.FCN4.layer_view`) in MindSpore graph mode."""
+    """A tagger embedding from ``layer`` (:meth:`fcn4.FCN4.layer_view`) on the engine the flags choose: the
+    view is exported, checked against graph mode and cached like the whole network, keyed by its layer."""
     from ..hub.weights import resolve
     from ..inference.tagger import Tagger
 
-    if args.backend not in ("auto", "mindspore"):
-        raise SettingError(f"--layer {layer} runs on the mindspore backend (the exported engines give the "
-                           f"penultimate layer only so far), not --backend {args.backend}")
     spec = resolve(args.weights)
     spec.fetch()
     net = spec.build().network
     tagger = Tagger.from_network(net.layer_view(layer), labels=args.labels or spec.labels, front_end=spec.front_end,
-                                 backend="mindspore", batch_size=args.batch_size, workers=args.workers)
+                                 settings=settings_from_args(args), batch_size=args.batch_size,
+                                 workers=args.workers, threads=args.threads)
     tagger.weights = spec.name
+    try:
+        tagger.prepare(args.paths)
+    except BaseException:
+        tagger.close()
+        raise
     return tagger

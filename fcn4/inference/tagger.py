@@ -213,8 +213,8 @@ class Tagger:
         settings = InferenceSettings.of(settings, **options)
         if settings.layer not in ("penultimate", self.layer):  # another block's vectors, never penultimate's
             raise SettingError(f"layer {settings.layer!r}: this tagger's network gives the {self.layer} embeddings "
-                               f"only; for another block run `fcn4 embed --layer {settings.layer} --backend "
-                               "mindspore`, or Tagger.from_network(net.layer_view(layer), backend='mindspore')")
+                               f"only; for another block run `fcn4 embed --layer {settings.layer}`, or "
+                               "Tagger.from_network(net.layer_view(layer))")
         return self._predict(paths, settings, embeddings, progress)
 
     def _predict(self, paths, settings: InferenceSettings, embeddings, progress):

@@ -127,8 +127,9 @@ class FCN4(nn.Cell):
 
     def layer_view(self, layer: str):
         """A cell that embeds with ``layer`` (its :meth:`forward_features`), for a :class:`~fcn4.Tagger`:
-        ``Tagger.from_network(net.layer_view("block2"), backend="mindspore")`` embeds from block 2. Its
-        tag outputs are not computed (every probability 0.5): it is for embeddings only."""
+        ``Tagger.from_network(net.layer_view("block2"))`` embeds from block 2 (on the engine chosen for the
+        machine: the view is exported under a key of its own). Its tag outputs are not computed (every
+        probability 0.5): it is for embeddings only."""
         return _LayerView(self, layer)
 
     def embed(self, x):
@@ -279,6 +280,10 @@ class _LayerView(nn.Cell):
 
     def forward_head(self, features):
         return ops.zeros((features.shape[0], self.num_classes), features.dtype)
+
+    def extend_repr(self):
+        # In the digest that keys its export: two views of one network differ by their layer alone.
+        return f"{self.network.extend_repr()}, layer={self.layer}"
 
     def construct(self, x):
         return self.forward_features(x)

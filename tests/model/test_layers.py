@@ -37,7 +37,7 @@ def test_each_layer_is_the_mean_and_max_of_its_block_s_map():
         net.feature_size("conv2")
 
 
-def test_fcn4_embed_layer_writes_that_block_s_embeddings_and_says_which(tmp_path, capsys):
+def test_fcn4_embed_layer_writes_that_block_s_embeddings_and_says_which(tmp_path):
     net = randomise(FCN4(**SMALL, num_classes=2), seed=4)
     save_checkpoint(net, tmp_path / "w.ckpt")
     (tmp_path / "labels.txt").write_text("a\nb\n")
@@ -49,8 +49,22 @@ def test_fcn4_embed_layer_writes_that_block_s_embeddings_and_says_which(tmp_path
     block2, penultimate = np.load(tmp_path / "b2.npz"), np.load(tmp_path / "pen.npz")
     assert block2["embeddings"].shape == (1, 2 * SMALL["in_classes"][2]) and str(block2["layer"]) == "block2"
     assert penultimate["embeddings"].shape == (1, 16) and str(penultimate["layer"]) == "penultimate"
-    assert main(common + ["--layer", "block3", "--backend", "onnxruntime", "-o", str(tmp_path / "x.npz")]) == 2
-    assert "runs on the mindspore backend" in capsys.readouterr().err
+    # On the exported engines too: the view exported, checked and cached under a key of its own
+    for backend in ("onnxruntime", "auto"):
+        assert main([*common[:-1], backend, "--layer", "block2", "-o", str(tmp_path / f"{backend}.npz")]) == 0
+        exported = np.load(tmp_path / f"{backend}.npz")
+        np.testing.assert_allclose(exported["embeddings"], block2["embeddings"], rtol=1e-4, atol=1e-4)
+        assert str(exported["layer"]) == "block2"
+    assert main([*common[:-1], "onnxruntime", "--layer", "block3", "-o", str(tmp_path / "b3.npz")]) == 0
+    assert np.load(tmp_path / "b3.npz")["embeddings"].shape == (1, 2 * SMALL["in_classes"][3])  # not block 2's export
+
+
+def test_two_views_of_one_network_are_two_networks_to_the_export_cache():
+    from fcn4.inference.backend_base import network_digest
+
+    net = randomise(FCN4(**SMALL, num_classes=2), seed=4)
+    digests = {network_digest(view) for view in (net, net.layer_view("block2"), net.layer_view("block3"))}
+    assert len(digests) == 3
 
 
 def test_the_store_records_its_layer_and_refuses_another():
