@@ -223,8 +223,8 @@ def _embeddings(net, front_end, dataset, config, log, warn, world: World = SINGL
     def embed(paths):
         from fcn4.inference.tagger import Tagger
 
-        source, backend = (net, config.backend) if layer == "penultimate" else (net.layer_view(layer), "mindspore")
-        with Tagger.from_network(source, labels=dataset.labels, front_end=front_end, backend=backend,
+        source = net if layer == "penultimate" else net.layer_view(layer)  # a view is exported under its own key
+        with Tagger.from_network(source, labels=dataset.labels, front_end=front_end, backend=config.backend,
                                  workers=config.workers) as tagger:
             for prediction in tagger.predict(paths, embeddings=True, progress=config.progress and world.main):
                 if prediction.ok:
