@@ -25,15 +25,12 @@ def run(args) -> int:
     split_address(args)
     layer = settings_from_args(args).layer
     if args.ray is not None:
-        if layer != "penultimate":
-            raise SettingError(f"--layer {layer} with --ray: the library job's engine exports the penultimate layer "
-                               "only so far; embed without --ray, or leave --layer out")
         return run_ray(args, "embed", settings_from_args(args))
     if not args.output.endswith(".npz"):
         raise SettingError(f"--output '{args.output}': embeddings are written as .npz; name the file FILE.npz")
     check_output_file("--output", args.output)
     start = time.perf_counter()
-    with (open_tagger(args) if layer == "penultimate" else _layer_tagger(args, layer)) as tagger:
+    with open_tagger(args) as tagger:  # another --layer: that block's view, on the engine chosen here
         embeddings = dataclasses.replace(tagger.embed(args.paths, **predict_options(args)), layer=layer)
     for path, reason in embeddings.failures:
         print(f"fcn4 embed: skipped {path}: {reason}", file=sys.stderr)
@@ -42,24 +39,3 @@ def run(args) -> int:
           f"({args.window}) written to {args.output}; {len(embeddings.failures)} file(s) failed "
           f"({time.perf_counter() - start:.1f} s, {tagger.backend.name} backend)", file=sys.stderr)
     return SOME_FAILED if embeddings.failures else 0
-
-
-def _layer_tagger(args, layer: str):
-    """A tagger embedding from ``layer`` (:meth:`fcn4.FCN4.layer_view`) on the engine the flags choose: the
-    view is exported, checked against graph mode and cached like the whole network, keyed by its layer."""
-    from ..hub.weights import resolve
-    from ..inference.tagger import Tagger
-
-    spec = resolve(args.weights)
-    spec.fetch()
-    net = spec.build().network
-    tagger = Tagger.from_network(net.layer_view(layer), labels=args.labels or spec.labels, front_end=spec.front_end,
-                                 settings=settings_from_args(args), batch_size=args.batch_size,
-                                 workers=args.workers, threads=args.threads)
-    tagger.weights = spec.name
-    try:
-        tagger.prepare(args.paths)
-    except BaseException:
-        tagger.close()
-        raise
-    return tagger

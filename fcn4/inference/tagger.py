@@ -45,7 +45,10 @@ class Tagger:
         MindSpore graph mode on this machine, measured once and remembered; ``onnxruntime``,
         ``openvino`` or ``mindspore`` force one), ``precision`` (``exact``: fp32 within 1e-4 of graph
         mode; ``fast``: bf16 and int8 too, each kept only after a self-check on the first files) and
-        ``device`` (``cpu`` or ``cuda``). See :mod:`fcn4.inference.engines`.
+        ``device`` (``cpu`` or ``cuda``). See :mod:`fcn4.inference.engines`. Its ``layer`` (default
+        ``penultimate``) is the block the embeddings come from: another block's view of the network
+        (:meth:`fcn4.FCN4.layer_view`) runs on the engine, exported under a key of its own (its tags
+        are then not computed).
     backend : str, optional
         Replaces ``settings.backend`` (the first version's argument).
     batch_size : int
@@ -70,7 +73,9 @@ class Tagger:
 
     def __init__(self, weights=DEFAULT_UID, *, settings: InferenceSettings | None = None, backend: str | None = None,
                  batch_size: int = 4, workers: int | None = None, threads: int | None = None, labels=None):
-        self._setup(lambda: _open_weights(weights, labels), workers, _engine(settings, backend), batch_size, threads)
+        settings = _engine(settings, backend)
+        self.layer = settings.layer
+        self._setup(lambda: _open_weights(weights, labels, settings.layer), workers, settings, batch_size, threads)
 
     @classmethod
     def from_network(cls, net, *, labels=None, front_end: FrontEnd = DEFAULT_FRONT_END,
@@ -342,16 +347,20 @@ class _Pending:
                           np.stack(self.features) if embeddings else None, aggregate, self.note)
 
 
-def _open_weights(weights, labels=None):
+def _open_weights(weights, labels=None, layer: str = "penultimate"):
     """(network builder, cache key, labels or None, front end, source, spec) for a uid, card or .ckpt.
 
     The weights are resolved and verified now, once; the network is built only if a backend
-    needs it. ``labels``, when given, replace the card's.
+    needs it. ``labels``, when given, replace the card's. Another ``layer`` than the penultimate is
+    the network's view of that block, under a key of its own.
     """
     spec = resolve(weights)
     if spec.kind == "none":
         raise SettingError("weights 'none': tagging needs trained weights (a hub uid, a card or a .ckpt)")
     spec.fetch()  # raises WeightsUnavailable (where to get the file, where to put it) before any work
+    if layer != "penultimate":
+        return (lambda: spec.build().network.layer_view(layer), f"{spec.cache_key} layer={layer}",
+                labels or spec.labels, spec.front_end, spec.name, spec)
     return lambda: spec.build().network, spec.cache_key, labels or spec.labels, spec.front_end, spec.name, spec
 
 

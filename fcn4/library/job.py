@@ -97,10 +97,6 @@ def _tag_library(paths, store, weights, labels, embeddings: bool, batch_size: in
     from ..base.locks import exclusive_folder
     from ..inference.tagger import Tagger
 
-    if settings.layer != "penultimate":  # the job's exported engine gives the penultimate vectors only
-        raise SettingError(f"layer {settings.layer!r}: a library job's engine exports the penultimate layer only so "
-                           f"far; embed another block without Ray (`fcn4 embed --layer {settings.layer}`), or leave "
-                           "layer out")
     require("ray", "pyarrow")
     start = time.perf_counter()
     store_dir = check_folder(store)  # before the weights are checked and the folder locked

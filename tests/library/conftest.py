@@ -1,6 +1,5 @@
 """A library to tag: synthesised files of every format and length, corrupt ones among them; a small
 network's checkpoint; a watch on the sockets of a process tree. (The Ray the jobs share: tests/conftest.py.)"""
-import os
 import threading
 
 import mindspore as ms

@@ -100,6 +100,25 @@ def test_similar_finds_a_file_s_near_duplicate_first(music, checkpoint, tmp_path
     assert not ivf.exact and (tmp_path / "store" / "_index").is_dir()
 
 
+def test_a_store_of_another_block_holds_what_a_tagger_of_that_layer_gives_and_answers_similar(music, checkpoint,
+                                                                                                 tmp_path):
+    from fcn4.inference.settings import InferenceSettings
+
+    root, files = music
+    good = [files[name] for name in ("one.wav", "copy of one.mp3", "quiet.ogg")]
+    embed_library(good, tmp_path / "store", weights=checkpoint, layer="block2")
+    with Tagger(checkpoint, settings=InferenceSettings(layer="block2"), workers=0) as tagger:
+        want = tagger.embed(good)
+    stored = _by_path(tmp_path / "store", ["embedding"])
+    for path, vector in zip(want.paths, want.vectors):
+        np.testing.assert_allclose(stored[path]["embedding"], vector, rtol=1e-5, atol=1e-5)
+    assert Store(tmp_path / "store").settings.layer == "block2"
+    outside = tmp_path / "query.wav"  # a file the store does not hold: embedded from block 2 as its rows were
+    outside.write_bytes(open(files["one.wav"], "rb").read())
+    (path, score), = similar(outside, tmp_path / "store", k=1)
+    assert path == files["one.wav"] and score == pytest.approx(1.0, abs=1e-5)
+
+
 def test_a_driver_killed_mid_job_then_rerun_loses_nothing_and_redoes_nothing(music, checkpoint, tmp_path):
     root, files = music
     library = tmp_path / "many"

@@ -75,9 +75,9 @@ def test_the_store_records_its_layer_and_refuses_another():
     assert LAYERS[-1] == "penultimate"
 
 
-def test_a_layer_the_tagger_or_the_library_job_cannot_give_is_refused_never_given_as_penultimate(tmp_path):
+def test_a_layer_a_tagger_cannot_give_is_refused_never_given_as_penultimate(tmp_path):
     from fcn4 import Tagger
-    from fcn4.library.job import tag_library
+    from fcn4.inference.settings import InferenceSettings
 
     net = randomise(FCN4(**SMALL, num_classes=2), seed=4)
     save_checkpoint(net, tmp_path / "w.ckpt")
@@ -91,7 +91,11 @@ def test_a_layer_the_tagger_or_the_library_job_cannot_give_is_refused_never_give
         assert view.embed([str(song)], layer="block2").vectors.shape == (1, 2 * SMALL["in_classes"][2])
         with pytest.raises(SettingError, match="layer 'block3'"):
             view.embed([str(song)], layer="block3")
-    with pytest.raises(SettingError, match="layer 'block3'.*fcn4 embed --layer block3"):
-        tag_library([str(song)], tmp_path / "store", weights=str(tmp_path / "w.ckpt"), labels=("a", "b"),
-                    embeddings=True, layer="block3")
-    assert not (tmp_path / "store").exists()  # refused before anything was written
+    # A Tagger of the weights with another layer in its settings is that block's view, on an exported engine
+    block3 = InferenceSettings(layer="block3")
+    with Tagger(str(tmp_path / "w.ckpt"), labels=("a", "b"), settings=block3, workers=0) as tagger:
+        got = tagger.embed([str(song)], block3)
+        assert tagger.engine["backend"] in ("onnxruntime", "openvino")
+    with Tagger.from_network(net.layer_view("block3"), labels=("a", "b"), backend="mindspore", workers=0) as view:
+        want = view.embed([str(song)], block3)
+    np.testing.assert_allclose(got.vectors, want.vectors, rtol=1e-4, atol=1e-4)
