@@ -119,7 +119,7 @@ def test_a_store_of_another_block_holds_what_a_tagger_of_that_layer_gives_and_an
     assert path == files["one.wav"] and score == pytest.approx(1.0, abs=1e-5)
 
 
-def test_a_driver_killed_mid_job_then_rerun_loses_nothing_and_redoes_nothing(music, checkpoint, tmp_path):
+def test_a_driver_killed_mid_job_then_rerun_loses_nothing_and_redoes_nothing(music, checkpoint, tmp_path, local_ray):
     root, files = music
     library = tmp_path / "many"
     library.mkdir()
@@ -127,8 +127,10 @@ def test_a_driver_killed_mid_job_then_rerun_loses_nothing_and_redoes_nothing(mus
         name = sorted(files)[i % 7]
         os.link(files[name], library / f"{i:02d} {os.path.basename(name)}")
     store = tmp_path / "store"
-    command = [sys.executable, "-m", "fcn4", "tag", "--ray", str(library), "-o", str(store), "--weights", checkpoint,
-               "--rows-per-part", "2", "--no-progress"]
+    # The driver joins the running Ray (its token in this process's environment), as on a cluster
+    address = local_ray.get_runtime_context().gcs_address
+    command = [sys.executable, "-m", "fcn4", "tag", "--ray", address, str(library), "-o", str(store), "--weights",
+               checkpoint, "--rows-per-part", "2", "--no-progress"]
     driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.monotonic() + 240
     while not list(store.glob("part-*.parquet")) and driver.poll() is None and time.monotonic() < deadline:
