@@ -19,6 +19,7 @@ def export(seed, key):
     return OnnxBackend.export(net, key, 1, SHAPE)
 
 
+@pytest.mark.slow  # exports and opens a network four times
 def test_the_export_records_its_sha256_and_a_swapped_export_is_never_run(hub_dir):
     a = export(1, "weights-a")
     b = export(2, "weights-b")

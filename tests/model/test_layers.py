@@ -37,6 +37,7 @@ def test_each_layer_is_the_mean_and_max_of_its_block_s_map():
         net.feature_size("conv2")
 
 
+@pytest.mark.slow  # exports three networks
 def test_fcn4_embed_layer_writes_that_block_s_embeddings_and_says_which(tmp_path):
     net = randomise(FCN4(**SMALL, num_classes=2), seed=4)
     save_checkpoint(net, tmp_path / "w.ckpt")
@@ -75,6 +76,7 @@ def test_the_store_records_its_layer_and_refuses_another():
     assert LAYERS[-1] == "penultimate"
 
 
+@pytest.mark.slow  # exports a network, runs graph mode
 def test_a_layer_a_tagger_cannot_give_is_refused_never_given_as_penultimate(tmp_path):
     from fcn4 import Tagger
     from fcn4.inference.settings import InferenceSettings
