@@ -15,8 +15,8 @@ $(STAMP): setup.cfg pyproject.toml
 demo: $(STAMP)  ## fine-tune FCN-4 end to end on a synthetic GTZAN-layout corpus, offline; tag two clips
 	$(BIN)/python -m finetune.demo
 
-test: $(STAMP)  ## the test suite (CI runs this), on two workers: much of it waits on processes
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+test: $(STAMP)  ## the test suite (CI runs this), on two workers (three ran slower); its 20 slowest tests named
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=20
 
 quick: $(STAMP)  ## the quick loop while developing: the tests not marked slow (under 90 s on 2 cores)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not slow"
