@@ -138,11 +138,13 @@ def pytest_collection_modifyitems(config, items):
     for item in ray_items:
         item.add_marker(pytest.mark.xdist_group("ray"))
 
-    def rank(item):
-        users = [("local_ray" in i.fixturenames) for i in ray_items if i.module is item.module]
-        return 2 if all(users) else 1 if any(users) else 0
+    uses = {}  # module -> whether each of its Ray tests uses the shared Ray
+    for item in ray_items:
+        uses.setdefault(item.module, []).append("local_ray" in item.fixturenames)
 
-    order = {id(item): n for n, item in enumerate(ray_items)}
+    def rank(item):
+        return 2 if all(uses[item.module]) else 1 if any(uses[item.module]) else 0
+
     slots = [n for n, item in enumerate(items) if item.get_closest_marker("ray")]
-    for slot, item in zip(slots, sorted(ray_items, key=lambda i: (rank(i), order[id(i)]))):
+    for slot, item in zip(slots, sorted(ray_items, key=rank)):  # a stable sort: the written order kept within
         items[slot] = item

@@ -105,8 +105,6 @@ def _kept_in_fp32(graph) -> list[str]:
 def int8_model(name: str, sha256: str, hub_dir=None) -> tuple[Path, bytes]:
     """The cached int8 model ``name`` (as a choice records it): its path and its bytes, read once and
     checked against ``sha256``; a BackendError when it is gone or changed."""
-    import hashlib
-
     from ..base.files import refuse_link
 
     path = _folder(hub_dir) / name
