@@ -7,19 +7,25 @@ DOCS_STAMP := $(VENV)/.installed-docs
 
 .PHONY: demo test quick docs bench clean
 
+# The package first, then the test extras while librosa's numba functions compile on the other core
+# (once per environment, ~30 s the reference tests would otherwise spend; pip keeps to one core).
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python tests/warm_librosa.py & warm=$$!; \
+	$(BIN)/python -m pip install --quiet -e '.[test]' && { wait $$warm || true; }
 	touch $@
 
 demo: $(STAMP)  ## fine-tune FCN-4 end to end on a synthetic GTZAN-layout corpus, offline; tag two clips
 	$(BIN)/python -m finetune.demo
 
+# With bytecode written (whatever PYTHONDONTWRITEBYTECODE says): the two workers and every process a test
+# starts would otherwise compile the package, and pytest rewrite the tests' asserts, each time afresh.
 test: $(STAMP)  ## the test suite (CI runs this), on two workers (three ran slower); its 20 slowest tests named
-	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=20
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -n 2 --dist loadgroup --durations=20
 
 quick: $(STAMP)  ## the quick loop while developing: the tests not marked slow (under 90 s on 2 cores)
-	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not slow"
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -n 2 --dist loadgroup -m "not slow"
 
 $(DOCS_STAMP): $(STAMP) setup.cfg pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,docs]'

@@ -27,10 +27,34 @@ def _pynative_and_seeded():
     ms.set_context(mode=ms.PYNATIVE_MODE)
 
 
+@pytest.fixture(scope="module")
+def _module_hub(tmp_path_factory):
+    return tmp_path_factory.mktemp("module-mscache")
+
+
+@pytest.fixture(scope="session")
+def _session_hub(tmp_path_factory):
+    base = tmp_path_factory.getbasetemp()  # under pytest-xdist, each worker's is inside the session's
+    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "session-mscache"
+    root.mkdir(exist_ok=True)
+    return root
+
+
 @pytest.fixture(autouse=True)
-def hub_dir(tmp_path, monkeypatch):
-    """Every test gets its own empty hub cache, never the user's ~/.mscache."""
-    root = tmp_path / "mscache"
+def hub_dir(request, tmp_path, monkeypatch):
+    """Every test gets its own empty hub cache, never the user's ~/.mscache.
+
+    Tests that tag with the same weights and are not about the hub may share one, exported and
+    measured once instead of once a test (about 2.5 s each; 15 s for the full-size network): a module
+    marked ``pytest.mark.hub("module")`` shares one among its tests (on each xdist worker), tests
+    marked ``pytest.mark.hub("session")`` one across the session's workers (the exports' file locks
+    keep two from writing one entry). A test of such a module that is about the hub's contents is
+    marked ``pytest.mark.hub("test")``: its own."""
+    marker = request.node.get_closest_marker("hub")
+    scope = marker.args[0] if marker is not None else "test"
+    if scope not in ("test", "module", "session"):
+        raise ValueError(f"pytest.mark.hub({scope!r}): the scope is test, module or session")
+    root = request.getfixturevalue(f"_{scope}_hub") if scope != "test" else tmp_path / "mscache"
     monkeypatch.setenv(weights.HUB_DIR_ENV, str(root))
     monkeypatch.delenv(weights.OFFLINE_ENV, raising=False)
     weights.set_hub_dir(None)

@@ -43,6 +43,7 @@ def test_every_page_is_in_the_nav():
 
 @pytest.mark.ray  # the library guide's example runs a job on the Ray it finds (started elsewhere: its own folder)
 @pytest.mark.slow
+@pytest.mark.hub("session")  # the README's and the guides' full-size network is one (seed 0): exported once
 def test_docs_python_examples_run_as_written(tmp_path, monkeypatch, capsys, local_ray):
     pages = nav_pages()
     assert sum(len(python_blocks(p)) for p in pages) >= 10

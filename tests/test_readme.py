@@ -39,6 +39,7 @@ def docs_links(path: Path) -> list[tuple[str, Path]]:
 
 
 @pytest.mark.slow
+@pytest.mark.hub("session")  # the README's and the guides' full-size network is one (seed 0): exported once
 def test_readme_python_examples_run_as_written(tmp_path, monkeypatch, capsys):
     assert len(python_blocks(README)) >= 2
     monkeypatch.chdir(tmp_path)

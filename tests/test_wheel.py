@@ -11,12 +11,24 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+# One worker builds the wheel once (two building in one tree's build/ folder at once broke each other).
+pytestmark = pytest.mark.xdist_group("wheel")
+
+#: What a build of the checkout leaves or needs no copy of.
+_NOT_SOURCES = (".git", ".venv", "build", "dist", "site", ".demo", ".bench", "runs", "*.egg-info", "__pycache__",
+                ".pytest_cache", ".hypothesis")
+
+
 @pytest.fixture(scope="module")
 def wheel_env(tmp_path_factory):
     """A fresh venv holding only the wheel (its dependencies are this environment's, through a .pth)."""
+    import shutil
+
     work = tmp_path_factory.mktemp("wheel")
+    source = work / "source"  # a copy: the build writes its build/ folder there, not in the checkout
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*_NOT_SOURCES), symlinks=True)
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                            "-w", str(work / "dist"), str(ROOT)], capture_output=True, text=True, timeout=300)
+                            "-w", str(work / "dist"), str(source)], capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stderr[-3000:]
     (wheel,) = (work / "dist").glob("fcn4_mindspore-*.whl")
     venv = work / "venv"

@@ -20,6 +20,9 @@ from fcn4.hub.weights import set_hub_dir
 from fcn4.inference.backends import BackendError, MindSporeBackend, OnnxBackend
 from helpers import SMALL, CrashingFrontEnd, SlowFrontEnd, randomise
 
+# One hub for the module: its tests tag with the module's weights (exported and measured once).
+pytestmark = pytest.mark.hub("module")
+
 SR = 22050
 WINDOW = DEFAULT_FRONT_END.clip_seconds
 
@@ -51,9 +54,9 @@ def checkpoint(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def tagger(checkpoint, tmp_path_factory):
+def tagger(checkpoint, _module_hub):
     """One tagger (onnxruntime backend, decoding in this process) for the module's tests."""
-    set_hub_dir(tmp_path_factory.mktemp("hub"))
+    set_hub_dir(_module_hub)
     try:
         with Tagger(checkpoint, workers=0, batch_size=2) as shared:
             yield shared
@@ -261,6 +264,7 @@ def test_a_published_card_tags_with_its_own_labels(tmp_path, music):
 
 # ------------------------------------------------------------------------- backends
 @pytest.mark.slow
+@pytest.mark.hub("test")  # about the hub's contents
 def test_the_onnx_export_is_cached_and_a_second_tagger_needs_no_network(checkpoint, hub_dir):
     with Tagger(checkpoint, workers=0) as first:
         assert first.backend.name in ("onnxruntime", "openvino") and first._network is not None
@@ -272,6 +276,7 @@ def test_the_onnx_export_is_cached_and_a_second_tagger_needs_no_network(checkpoi
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])  # each opens its own file of the entry
+@pytest.mark.hub("test")  # about the hub's contents
 def test_a_damaged_cached_export_is_rebuilt(checkpoint, backend):
     with Tagger(checkpoint, workers=0, backend=backend) as first:
         exported = first.backend.path
@@ -295,6 +300,7 @@ def test_onnxruntime_and_mindspore_backends_agree(small_args):
         fast(x[:, :, :10])
 
 
+@pytest.mark.hub("test")  # about the hub's contents
 def test_without_onnxruntime_auto_falls_back_and_says_so(checkpoint, monkeypatch):
     def missing():
         raise BackendError("onnxruntime is not installed (pip install onnxruntime)")
@@ -307,6 +313,7 @@ def test_without_onnxruntime_auto_falls_back_and_says_so(checkpoint, monkeypatch
         Tagger(checkpoint, workers=0, backend="onnxruntime")
 
 
+@pytest.mark.hub("test")  # about the hub's contents
 def test_an_export_that_fails_its_check_is_never_cached(checkpoint, monkeypatch, hub_dir):
     monkeypatch.setattr(fcn4.inference.backend_onnx, "TOLERANCE", -1.0)
     with pytest.warns(RuntimeWarning, match="differs from the MindSpore network"):
@@ -365,6 +372,7 @@ def test_tag_table_on_stdout_exits_zero_when_all_files_work(checkpoint, music, c
 
 
 @pytest.mark.slow
+@pytest.mark.hub("test")  # about the hub's contents
 def test_a_run_that_fails_half_way_never_replaces_a_good_output(checkpoint, music, tmp_path, monkeypatch):
     out = tmp_path / "tags.json"
     out.write_text("the previous report")

@@ -9,7 +9,8 @@ from fcn4.library.store import StoreError
 from finetune import FinetuneConfig, run
 from helpers import randomise, write_genre_folders
 
-pytestmark = [pytest.mark.slow, pytest.mark.ray, pytest.mark.usefixtures("local_ray")]  # Ray starts processes
+pytestmark = [pytest.mark.slow, pytest.mark.ray, pytest.mark.usefixtures("local_ray"),
+              pytest.mark.hub("module")]  # the package's weights: exported and measured once a module  # Ray starts processes
 WIDE = (1, 8, 16, 32, 64)
 
 

@@ -14,7 +14,8 @@ from fcn4.library.job import embed_library, tag_library
 from fcn4.library.similarity import SimilarityIndex, similar
 from fcn4.library.store import Store
 
-pytestmark = [pytest.mark.slow, pytest.mark.ray, pytest.mark.usefixtures("local_ray")]  # Ray starts processes
+pytestmark = [pytest.mark.slow, pytest.mark.ray, pytest.mark.usefixtures("local_ray"),
+              pytest.mark.hub("module")]  # the package's weights: exported and measured once a module  # Ray starts processes
 
 
 def _by_path(store, columns):

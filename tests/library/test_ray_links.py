@@ -9,6 +9,8 @@ from fcn4.cli import main
 from fcn4.library.job import _write_listing, tag_library
 from fcn4.library.keys import KeySet
 
+pytestmark = pytest.mark.hub("module")  # the package's weights: exported and measured once
+
 
 def _victim(tmp_path):
     """Another folder, with files a listing folder's clean-up would delete (stale listings, temporaries)."""
