@@ -7,13 +7,9 @@ DOCS_STAMP := $(VENV)/.installed-docs
 
 .PHONY: demo test quick docs bench clean
 
-# The package first, then the test extras while librosa's numba functions compile on the other core
-# (once per environment, ~30 s the reference tests would otherwise spend; pip keeps to one core).
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e .
-	$(BIN)/python tests/warm_librosa.py & warm=$$!; \
-	$(BIN)/python -m pip install --quiet -e '.[test]' && { wait $$warm || true; }
+	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
 demo: $(STAMP)  ## fine-tune FCN-4 end to end on a synthetic GTZAN-layout corpus, offline; tag two clips

@@ -125,28 +125,28 @@ def test_full_and_last_n_train_exactly_their_blocks_and_the_head(gtzan, tmp_path
 
 @pytest.mark.slow
 def test_resume_after_a_kill_ends_where_an_uninterrupted_run_does(gtzan, tmp_path, monkeypatch):
-    whole = run(_config(gtzan, tmp_path / "whole", mode="last-1", epochs=3), log=_quiet, warn=_quiet)
+    whole = run(_config(gtzan, tmp_path / "whole", mode="last-1", epochs=2), log=_quiet, warn=_quiet)
 
     real_epoch = fcn4.training.batches.PipelineBatches.epoch
 
-    def killed_in_epoch_3(self, epoch, shuffle=True):
+    def killed_in_epoch_2(self, epoch, shuffle=True):
         for n, batch in enumerate(real_epoch(self, epoch, shuffle)):
-            if epoch == 3 and shuffle and n == 1:
+            if epoch == 2 and shuffle and n == 1:
                 raise KeyboardInterrupt
             yield batch
 
     with monkeypatch.context() as patched:
-        patched.setattr(fcn4.training.batches.PipelineBatches, "epoch", killed_in_epoch_3)
+        patched.setattr(fcn4.training.batches.PipelineBatches, "epoch", killed_in_epoch_2)
         with pytest.raises(KeyboardInterrupt):
-            run(_config(gtzan, tmp_path / "cut", mode="last-1", epochs=3), log=_quiet, warn=_quiet)
+            run(_config(gtzan, tmp_path / "cut", mode="last-1", epochs=2), log=_quiet, warn=_quiet)
     state = json.loads((tmp_path / "cut" / "train_state.json").read_text())
-    assert state["epoch"] == 2
+    assert state["epoch"] == 1
     lines = []
-    resumed = run(_config(gtzan, tmp_path / "cut", mode="last-1", epochs=3, resume=True), log=lines.append,
+    resumed = run(_config(gtzan, tmp_path / "cut", mode="last-1", epochs=2, resume=True), log=lines.append,
                   warn=_quiet)
-    assert any(line.startswith("resuming after epoch 2") for line in lines)
+    assert any(line.startswith("resuming after epoch 1") for line in lines)
     for a, b in ((whole.run_dir, resumed.run_dir),):
-        saved_a, saved_b = _ckpt(a / "checkpoints/epoch-003.ckpt"), _ckpt(b / "checkpoints/epoch-003.ckpt")
+        saved_a, saved_b = _ckpt(a / "checkpoints/epoch-002.ckpt"), _ckpt(b / "checkpoints/epoch-002.ckpt")
         assert set(saved_a) == set(saved_b) and any(k.startswith("moment1.") for k in saved_a)
         for name in saved_a:  # parameters and Adam's moments, step and powers
             np.testing.assert_allclose(saved_b[name], saved_a[name], rtol=1e-5, atol=1e-6, err_msg=name)

@@ -1,5 +1,8 @@
 """A library to tag: synthesised files of every format and length, corrupt ones among them; a small
-network's checkpoint; a watch on the sockets of a process tree. (The Ray the jobs share: tests/conftest.py.)"""
+network's checkpoint; a watch on the sockets of a process tree; `fcn4 embed --ray` of that library, watched. (The Ray the jobs share: tests/conftest.py.)"""
+import os
+import subprocess
+import sys
 import threading
 
 import mindspore as ms
@@ -103,3 +106,22 @@ def watch_sockets():
     """``watch_sockets(pid)``: a :class:`SocketWatch` of that process tree, to use as a context manager."""
     pytest.importorskip("psutil")
     return SocketWatch
+
+
+@pytest.fixture(scope="package")
+def watched_job(music, checkpoint, tmp_path_factory, watch_sockets):
+    """`fcn4 embed --ray` of :func:`music` on a Ray of its own, run as a process whose whole tree's sockets
+    are watched: (store, watch, exit status, stderr). Tests read its store (copies to change it)."""
+    from fcn4.hub.cache import HUB_DIR_ENV
+    from fcn4.library.job import _LOOPBACK_ONLY
+
+    root, _ = music
+    store = tmp_path_factory.mktemp("watched") / "store"
+    env = {k: v for k, v in os.environ.items() if k not in (*_LOOPBACK_ONLY, "RAY_AUTH_TOKEN")}
+    env[HUB_DIR_ENV] = str(tmp_path_factory.mktemp("watched-mscache"))  # (set up before any test's own hub)
+    job = subprocess.Popen([sys.executable, "-m", "fcn4", "embed", "--ray", str(root), "-o", str(store), "--weights",
+                            checkpoint, "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env=env)
+    with watch_sockets(job.pid, every=0.05) as watch:
+        out, err = job.communicate(timeout=400)
+    return store, watch, job.returncode, err

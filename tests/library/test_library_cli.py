@@ -13,13 +13,10 @@ from fcn4.library.store import Store
 
 @pytest.mark.slow
 @pytest.mark.ray
-def test_embed_on_its_own_local_ray_then_similar(music, checkpoint, tmp_path, capsys):
+def test_similar_answers_from_the_store_of_an_embed_on_its_own_ray(watched_job, music, checkpoint, capsys):
+    store, _, returncode, _ = watched_job  # `fcn4 embed --ray` of the library: 7 embedded, 3 failed (exit 1)
     root, files = music
-    store = tmp_path / "store"
-    assert main(["embed", "--ray", str(root), "-o", str(store), "--weights", checkpoint, "--no-progress"]) == 1
-    err = capsys.readouterr().err
-    assert "10 input(s): 0 already in the store, 7 embedded, 3 failed" in err and f"written to {store}" in err
-    assert Store(store).settings.embeddings
+    assert returncode == 1 and Store(store).settings.embeddings
     assert main(["similar", files["one.wav"], "--store", str(store), "-k", "2", "--format", "json"]) == 0
     answer = json.loads(capsys.readouterr().out)
     assert answer["similar"][0]["path"] == files["copy of one.mp3"] and len(answer["similar"]) == 2

@@ -18,22 +18,10 @@ def _cli(*args):
     return [sys.executable, "-m", "fcn4", *args, "--no-progress"]
 
 
-@pytest.fixture(scope="module")
-def watched_job(music, checkpoint, tmp_path_factory, watch_sockets):
-    """`fcn4 embed --ray` on a local Ray, run as a process whose whole tree's sockets are watched."""
-    root, _ = music
-    store = tmp_path_factory.mktemp("watched") / "store"
-    env = {k: v for k, v in os.environ.items() if k not in _RAY_VARIABLES}
-    job = subprocess.Popen(_cli("embed", "--ray", str(root), "-o", str(store), "--weights", checkpoint),
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    with watch_sockets(job.pid, every=0.05) as watch:
-        out, err = job.communicate(timeout=400)
-    return store, watch, job.returncode, err
-
-
 def test_a_local_job_listens_and_connects_on_127_0_0_1_only(watched_job):
     store, watch, returncode, err = watched_job
     assert returncode == 1 and "7 embedded, 3 failed" in err, err[-3000:]  # three of the files are bad
+    assert f"written to {store}" in err
     names = {name for _, name in watch.processes}
     assert {"gcs_server", "raylet"} <= names, names  # the watch saw Ray's processes ...
     assert any(status == "LISTEN" for _, _, status, _, _ in watch.seen)  # ... and their servers

@@ -247,8 +247,8 @@ def test_train_evaluate_export_round_trip(features, tmp_path):
 
 @pytest.mark.slow
 def test_train_resumes_after_a_kill_as_if_never_stopped(features, tmp_path, monkeypatch):
-    whole = train(_train_config(features, tmp_path / "whole", epochs=3), log=_quiet, warn=_quiet)
-    final_whole = read_checkpoint(whole.run_dir / "checkpoints" / "epoch-003.ckpt")
+    whole = train(_train_config(features, tmp_path / "whole", epochs=2), log=_quiet, warn=_quiet)
+    final_whole = read_checkpoint(whole.run_dir / "checkpoints" / "epoch-002.ckpt")
 
     real_step, steps = Trainer.step, []
 
@@ -259,7 +259,7 @@ def test_train_resumes_after_a_kill_as_if_never_stopped(features, tmp_path, monk
         return real_step(self, x, y)
 
     monkeypatch.setattr(Trainer, "step", dying_step)
-    config = _train_config(features, tmp_path / "cut", epochs=3)
+    config = _train_config(features, tmp_path / "cut", epochs=2)
     with pytest.raises(KeyboardInterrupt):
         train(config, log=_quiet, warn=_quiet)
     monkeypatch.setattr(Trainer, "step", real_step)
@@ -268,11 +268,11 @@ def test_train_resumes_after_a_kill_as_if_never_stopped(features, tmp_path, monk
     with pytest.raises(TrainingError, match="already holds a run; pass --resume"):
         train(config, log=_quiet, warn=_quiet)
     with pytest.raises(TrainingError, match="lr: was 0.0005, now 0.001"):
-        train(_train_config(features, tmp_path / "cut", epochs=3, lr=1e-3, resume=True), log=_quiet, warn=_quiet)
+        train(_train_config(features, tmp_path / "cut", epochs=2, lr=1e-3, resume=True), log=_quiet, warn=_quiet)
     lines = []
-    resumed = train(_train_config(features, tmp_path / "cut", epochs=3, resume=True), log=lines.append, warn=_quiet)
+    resumed = train(_train_config(features, tmp_path / "cut", epochs=2, resume=True), log=lines.append, warn=_quiet)
     assert any("resuming after epoch 1" in line for line in lines)
-    final_cut = read_checkpoint(resumed.run_dir / "checkpoints" / "epoch-003.ckpt")
+    final_cut = read_checkpoint(resumed.run_dir / "checkpoints" / "epoch-002.ckpt")
     assert set(final_cut) == set(final_whole)
     for name in final_whole:  # the network and every piece of Adam's state
         np.testing.assert_allclose(final_cut[name].asnumpy(), final_whole[name].asnumpy(), rtol=1e-5, atol=1e-6,
