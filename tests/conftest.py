@@ -156,8 +156,12 @@ def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist (``-n 2 --dist loadgroup``), the tests that start Ray (marked ``ray``) run on
     one worker, one at a time: one Ray is what 2 cores hold. Every other test spreads over both.
 
+    The modules holding a test marked ``heavy`` (20 s or more) are collected first, each whole: the
+    workers then end on short tests, not one on a 30-s test while the other waits.
     The Ray tests run by module, the modules whose tests all use the shared Ray last (and within a
     module in the order written): the shared Ray then starts once, for the last run of them."""
+    heavy = {item.module for item in items if item.get_closest_marker("heavy")}
+    items.sort(key=lambda item: getattr(item, "module", None) not in heavy)  # stable: each module's order kept
     ray_items = [item for item in items if item.get_closest_marker("ray")]
     for item in ray_items:
         item.add_marker(pytest.mark.xdist_group("ray"))

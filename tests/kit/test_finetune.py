@@ -124,6 +124,7 @@ def test_full_and_last_n_train_exactly_their_blocks_and_the_head(gtzan, tmp_path
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_resume_after_a_kill_ends_where_an_uninterrupted_run_does(gtzan, tmp_path, monkeypatch):
     whole = run(_config(gtzan, tmp_path / "whole", mode="last-1", epochs=2), log=_quiet, warn=_quiet)
 
@@ -223,6 +224,7 @@ def test_tagging_a_network_in_memory_keeps_its_parameter_names(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_the_demo_runs_end_to_end_offline_and_says_its_audio_is_synthetic(tmp_path):
     import subprocess
     import sys
@@ -239,6 +241,7 @@ def test_the_demo_runs_end_to_end_offline_and_says_its_audio_is_synthetic(tmp_pa
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_full_mode_under_msrun_shares_the_decoding_and_trains_one_model(folders, tmp_path, hub_dir):
     out = tmp_path / "run"
     initial0, initial1, final0, final1 = msrun_two_ranks(

@@ -1,5 +1,6 @@
 """A library to tag: synthesised files of every format and length, corrupt ones among them; a small
-network's checkpoint; a watch on the sockets of a process tree; `fcn4 embed --ray` of that library, watched. (The Ray the jobs share: tests/conftest.py.)"""
+network's checkpoint; a watch on the sockets of a process tree; `fcn4 embed --ray` of that library,
+watched. (The Ray the jobs share: tests/conftest.py.)"""
 import os
 import subprocess
 import sys

@@ -246,6 +246,7 @@ def test_train_evaluate_export_round_trip(features, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_train_resumes_after_a_kill_as_if_never_stopped(features, tmp_path, monkeypatch):
     whole = train(_train_config(features, tmp_path / "whole", epochs=2), log=_quiet, warn=_quiet)
     final_whole = read_checkpoint(whole.run_dir / "checkpoints" / "epoch-002.ckpt")
@@ -336,6 +337,7 @@ def _reference_in_a_fresh_process(features, initial, tmp_path, **settings):
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_msrun_two_workers_train_as_one_process_over_the_global_batch(features, tmp_path):
     run_dir = tmp_path / "run"
     initial0, initial1, final0, final1 = msrun_two_ranks(
