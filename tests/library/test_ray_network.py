@@ -20,8 +20,8 @@ def _cli(*args):
 
 def test_a_local_job_listens_and_connects_on_127_0_0_1_only(watched_job):
     store, watch, returncode, err = watched_job
-    assert returncode == 1 and "7 embedded, 3 failed" in err, err[-3000:]  # three of the files are bad
-    assert f"written to {store}" in err
+    assert returncode == 1 and "10 input(s): 0 already in the store, 7 embedded, 3 failed" in err, err[-3000:]
+    assert f"written to {store}" in err  # (three of the files are bad)
     names = {name for _, name in watch.processes}
     assert {"gcs_server", "raylet"} <= names, names  # the watch saw Ray's processes ...
     assert any(status == "LISTEN" for _, _, status, _, _ in watch.seen)  # ... and their servers
