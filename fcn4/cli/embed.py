@@ -8,7 +8,7 @@ import time
 from ..base.errors import SettingError
 from .common import SOME_FAILED, check_output_file
 from .library import run_ray, split_address
-from .tag import add_inference_options, add_settings_flags, open_tagger, predict_options, settings_from_args
+from .tag import add_inference_options, add_settings_flags, open_tagger, settings_from_args
 
 HELP = "2048-d FCN-4 embeddings of audio files to .npz; exit 1 if any file failed"
 
@@ -23,15 +23,16 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     split_address(args)
-    layer = settings_from_args(args).layer
+    settings = settings_from_args(args)
     if args.ray is not None:
-        return run_ray(args, "embed", settings_from_args(args))
+        return run_ray(args, "embed", settings)
     if not args.output.endswith(".npz"):
         raise SettingError(f"--output '{args.output}': embeddings are written as .npz; name the file FILE.npz")
     check_output_file("--output", args.output)
     start = time.perf_counter()
-    with open_tagger(args) as tagger:  # another --layer: that block's view, on the engine chosen here
-        embeddings = dataclasses.replace(tagger.embed(args.paths, **predict_options(args)), layer=layer)
+    with open_tagger(args, settings) as tagger:  # another --layer: that block's view, on the engine chosen here
+        embeddings = dataclasses.replace(tagger.embed(args.paths, settings, progress=args.progress),
+                                         layer=settings.layer)
     for path, reason in embeddings.failures:
         print(f"fcn4 embed: skipped {path}: {reason}", file=sys.stderr)
     embeddings.save(args.output)

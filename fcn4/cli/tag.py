@@ -95,9 +95,10 @@ def add_inference_options(parser) -> None:
     add_ray_options(parser)
 
 
-def open_tagger(args) -> Tagger:
-    """The Tagger of the flags, its engine chosen (with --precision fast, on the first files of the PATHs)."""
-    tagger = Tagger(args.weights, settings=settings_from_args(args), batch_size=args.batch_size,
+def open_tagger(args, settings: InferenceSettings) -> Tagger:
+    """The Tagger of the flags and their ``settings``, its engine chosen (with --precision fast, on the
+    first files of the PATHs)."""
+    tagger = Tagger(args.weights, settings=settings, batch_size=args.batch_size,
                     workers=args.workers, threads=args.threads, labels=args.labels)
     try:
         tagger.prepare(args.paths)
@@ -105,11 +106,6 @@ def open_tagger(args) -> Tagger:
         tagger.close()
         raise
     return tagger
-
-
-def predict_options(args) -> dict:
-    """:meth:`Tagger.predict`'s arguments from the flags: the settings, made once, and the progress bar."""
-    return {"settings": settings_from_args(args), "progress": args.progress}
 
 
 def report_failure(command: str, prediction) -> None:
@@ -154,16 +150,16 @@ def run(args) -> int:
     from ..inference.reports import TagWriter
 
     split_address(args)
+    settings = settings_from_args(args)
     if args.ray is not None:
         if args.threshold is not None:
             raise SettingError("--threshold with --ray: the store keeps every probability; decide label sets "
                                "when you read it, or tag without --ray")
-        return run_ray(args, "tag", settings_from_args(args))
+        return run_ray(args, "tag", settings)
     check_output_file("--output", args.output)
     _check_plot(args)
     start = time.perf_counter()
-    settings = settings_from_args(args)
-    with open_tagger(args) as tagger:
+    with open_tagger(args, settings) as tagger:
         header = {"weights": tagger.weights, "backend": tagger.backend.name, "engine": tagger.engine,
                   "window": settings.window, "hop_seconds": settings.hop_seconds, "aggregate": settings.aggregate}
         cuts = card_thresholds(tagger) if settings.threshold == "card" else None

@@ -358,10 +358,10 @@ def _open_weights(weights, labels=None, layer: str = "penultimate"):
     if spec.kind == "none":
         raise SettingError("weights 'none': tagging needs trained weights (a hub uid, a card or a .ckpt)")
     spec.fetch()  # raises WeightsUnavailable (where to get the file, where to put it) before any work
+    build, key = (lambda: spec.build().network), spec.cache_key
     if layer != "penultimate":
-        return (lambda: spec.build().network.layer_view(layer), f"{spec.cache_key} layer={layer}",
-                labels or spec.labels, spec.front_end, spec.name, spec)
-    return lambda: spec.build().network, spec.cache_key, labels or spec.labels, spec.front_end, spec.name, spec
+        build, key = (lambda: spec.build().network.layer_view(layer)), f"{spec.cache_key} layer={layer}"
+    return build, key, labels or spec.labels, spec.front_end, spec.name, spec
 
 
 def _engine(settings: InferenceSettings | None, backend: str | None) -> InferenceSettings:
